@@ -1,0 +1,41 @@
+# The project's entry points. Each target sets up what it needs on a fresh machine:
+# a .venv with the package and its test extra, and (for the tests) the JavaScript peer.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+JS := tests/js
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test serve docs bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+$(JS)/node_modules/.package-lock.json: $(JS)/package.json $(JS)/package-lock.json
+	npm ci --prefix $(JS) --no-audit --no-fund --loglevel=error
+
+## demo: the main job on the embedded store (for now: the reference server in --dev mode)
+demo: $(STAMP)
+	@echo "Starting the reference server on the embedded store; Ctrl-C stops it."
+	@echo "Try: curl http://$(HOST):$(PORT)/health"
+	$(BIN)/harness serve --dev --host $(HOST) --port $(PORT) --password-cost 4
+
+## test: the whole test suite (CI runs exactly this through .ci/run)
+test: $(STAMP) $(JS)/node_modules/.package-lock.json
+	$(BIN)/python -m pytest
+
+## docs: regenerate docs/ from the machine-readable contract
+docs: $(STAMP)
+	$(BIN)/harness contract export --out docs
+
+## bench: the server benchmarks (figures, not pass/fail)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/store_lookup.py
+	$(BIN)/python benchmarks/server_throughput.py
+
+clean:
+	rm -rf $(VENV) $(JS)/node_modules

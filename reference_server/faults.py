@@ -1,0 +1,80 @@
+"""Fault injection: a server known to be wrong in exactly one way, to prove the harness.
+
+Off by default. Each name changes exactly what it says (README, "Faults"):
+`room_leak`, `drop=<event>`, `duplicate=<event>`, `delay=<ms>`, `reorder`, `legacy_status`,
+`join_idor`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.contract import Event
+
+FAULT_NAMES = ("room_leak", "drop=<event>", "duplicate=<event>", "delay=<ms>", "reorder",
+               "legacy_status", "join_idor")
+
+#: `reorder` holds a status event to a customer room this long, waiting for a later change.
+REORDER_WINDOW_S = 0.050
+
+
+class FaultError(ValueError):
+    """A `--fault` value that names no fault."""
+
+
+@dataclass(frozen=True)
+class Faults:
+    room_leak: bool = False
+    drop: frozenset[Event] = field(default_factory=frozenset)
+    duplicate: frozenset[Event] = field(default_factory=frozenset)
+    delay_ms: int = 0
+    reorder: bool = False
+    legacy_status: bool = False
+    join_idor: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self != Faults()
+
+    def describe(self) -> list[str]:
+        parts = [name for name in ("room_leak", "reorder", "legacy_status", "join_idor")
+                 if getattr(self, name)]
+        parts += [f"drop={e.value}" for e in sorted(self.drop)]
+        parts += [f"duplicate={e.value}" for e in sorted(self.duplicate)]
+        if self.delay_ms:
+            parts.append(f"delay={self.delay_ms}")
+        return parts
+
+
+def _event(value: str, spec: str) -> Event:
+    try:
+        return Event(value)
+    except ValueError:
+        known = ", ".join(e.value for e in Event)
+        raise FaultError(f"unknown event in --fault {spec!r} (events: {known})") from None
+
+
+def parse_faults(specs: list[str]) -> Faults:
+    """`--fault` values (repeatable) to one `Faults`; anything unknown is a FaultError."""
+    flags: dict[str, bool] = {}
+    drop: set[Event] = set()
+    duplicate: set[Event] = set()
+    delay_ms = 0
+    for spec in specs:
+        name, _, value = spec.strip().partition("=")
+        if name in ("room_leak", "reorder", "legacy_status", "join_idor") and not value:
+            flags[name] = True
+        elif name == "drop" and value:
+            drop.add(_event(value, spec))
+        elif name == "duplicate" and value:
+            duplicate.add(_event(value, spec))
+        elif name == "delay" and value:
+            try:
+                delay_ms = int(value)
+            except ValueError:
+                raise FaultError(f"--fault {spec!r}: delay takes whole milliseconds") from None
+            if not 0 < delay_ms <= 60_000:
+                raise FaultError(f"--fault {spec!r}: delay must be 1..60000 ms")
+        else:
+            raise FaultError(f"unknown fault {spec!r} (faults: {', '.join(FAULT_NAMES)})")
+    return Faults(drop=frozenset(drop), duplicate=frozenset(duplicate), delay_ms=delay_ms, **flags)

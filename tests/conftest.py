@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Iterator
+
+import pytest
+
+from tests.support.server import ServerThread, test_config
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[ServerThread]:
+    """One clean reference server for the whole session (tests create their own users)."""
+    with ServerThread(test_config()) as running:
+        yield running
+
+
+@pytest.fixture
+def unique() -> "itertools.count[int]":
+    return _counter
+
+
+_counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
