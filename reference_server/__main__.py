@@ -7,6 +7,9 @@ import asyncio
 import logging
 import signal
 import sys
+import warnings
+
+from jwt.warnings import InsecureKeyLengthWarning
 
 from .app import ReferenceServer
 from .config import DEV_JWT_SECRET, ConfigError, ServerConfig, build_parser, config_from_args
@@ -48,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     logging.basicConfig(level=config.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if len(config.jwt_secret.encode()) < 32:
+        # Said once here rather than by PyJWT on every token.
+        logging.getLogger("reference_server").warning(
+            "the JWT secret is shorter than 32 bytes (RFC 7518, section 3.2 asks for 32+)")
+        warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
     if config.dev and config.jwt_secret == DEV_JWT_SECRET:
         print(f"--dev: using the development JWT secret {DEV_JWT_SECRET!r}", flush=True)
     try:

@@ -4,8 +4,8 @@ Each event is built from the change's own data: the inserted document, or the up
 `updatedFields` (writers store `previousStatus`, and the status at a location report, in the
 same update). A `fullDocument` post-image ("updateLookup") shows the order as it is when
 looked up, possibly after later changes, so it serves only for fields that never change once
-set (`customerId`, `orderType`, `deliveryAddress`, `driverId`) and only when the stream has
-not told us those already. Pure and synchronous: no I/O, so it is tested on recorded
+set (`customerId`, `orderType`, `deliveryAddress`; `driverId` only for changes that need a
+driver) and only when the stream has not told us those already. Pure and synchronous: no I/O, so it is tested on recorded
 change documents without a database.
 """
 
@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from harness.contract import (
+    DELIVERY_UPDATE_STATUSES,
     STATUS_MESSAGES,
     ChangeKind,
     DeliveryKind,
@@ -150,14 +151,21 @@ class ChangeInterpreter:
             if not post:
                 log.warning("change to order %s: not seen before and no post-image; skipped", order_id)
                 return []
-            # Only what never changes once set may come from the post-image.
+            # Only what never changes may come from the post-image. `driverId` does change
+            # (from none to the assigned driver), so it is trusted only for a change that
+            # cannot happen without a driver: a location report, or a status at or after
+            # `driver_assigned`.
             known = _Facts(customer_id=str(post["customerId"]), order_type=OrderType(post["orderType"]),
                            status=post["status"], version=int(post.get("version", 1)),
-                           driver_id=post.get("driverId"), address=post.get("deliveryAddress"))
+                           address=post.get("deliveryAddress"))
             lookup_status_used = True
+            status_now = changed.get("status")
+            if status_now in DELIVERY_UPDATE_STATUSES or (
+                    "status" not in changed and isinstance(changed.get("driverLocation"), dict)):
+                known = replace(known, driver_id=post.get("driverId"))
         else:
             lookup_status_used = False
-        driver_id = changed.get("driverId") or known.driver_id or post.get("driverId")
+        driver_id = changed.get("driverId") or known.driver_id
         version = changed.get("version")
         if not isinstance(version, int):
             version = known.version + (0 if lookup_status_used else 1)

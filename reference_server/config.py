@@ -11,7 +11,7 @@ from .faults import FAULT_NAMES, FaultError, Faults, parse_faults
 from .security import DEFAULT_PASSWORD_COST, PASSWORD_COST_RANGE
 
 #: Printed and used only with --dev when no secret is given. Never for a real deployment.
-DEV_JWT_SECRET = "dev-only-secret-change-me"
+DEV_JWT_SECRET = "dev-only-secret-never-use-in-production"
 
 
 class ConfigError(ValueError):

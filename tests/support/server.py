@@ -54,6 +54,15 @@ class ServerThread:
         if self.server is not None:
             self.call(self.server.stop)
             self.server = None
+
+        async def cancel_leftovers() -> None:  # e.g. Engine.IO's per-socket ping tasks
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not me]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.call(cancel_leftovers)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()
