@@ -12,7 +12,7 @@ import logging
 
 from .broadcast import Broadcaster
 from .change_events import ChangeInterpreter
-from .store import ChangeStream, Store
+from .store import ChangeStream, ChangeStreamHistoryLost, Store
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,13 @@ class ChangeFeedConsumer:
                 log.warning("change stream ended; reopening")
             except asyncio.CancelledError:
                 raise
+            except ChangeStreamHistoryLost:
+                # Nothing can bring those changes back; go on from now, loudly.
+                log.error("change stream history lost: some changes were not pushed; "
+                          "continuing from the current position")
+                await self._stream.close()
+                self._stream = self._store.watch_orders()
+                continue
             except Exception:
                 log.exception("change stream failed; reopening in %.1f s", backoff)
                 await asyncio.sleep(backoff)
