@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.contract import Event
+from harness.contract import LEGACY_STATUSES, Event, Status
 
 FAULT_NAMES = ("room_leak", "drop=<event>", "duplicate=<event>", "delay=<ms>", "reorder",
                "legacy_status", "join_idor")
+
+#: What `legacy_status` stores for a new order: the legacy value that `pending` replaced.
+LEGACY_NEW_ORDER_STATUS = next(old for old, new in LEGACY_STATUSES.items() if new == (Status.PENDING,))
 
 #: `reorder` holds a status event to a customer room this long, waiting for a later change.
 REORDER_WINDOW_S = 0.050

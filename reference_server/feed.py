@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from .broadcast import Broadcaster
 from .change_events import ChangeInterpreter
@@ -30,12 +31,14 @@ class ChangeFeedConsumer:
     async def start(self) -> None:
         """Open the stream before the server takes requests, so no change is missed."""
         self._stream = self._store.watch_orders()
+        await self._stream.ready()
         self._task = asyncio.create_task(self._run(), name="change-feed")
 
     async def _run(self) -> None:
         backoff = 0.1
         while True:
             assert self._stream is not None
+            lost = False
             try:
                 async for change in self._stream:
                     self.changes_seen += 1
@@ -50,19 +53,28 @@ class ChangeFeedConsumer:
             except asyncio.CancelledError:
                 raise
             except ChangeStreamHistoryLost:
-                # Nothing can bring those changes back; go on from now, loudly.
-                log.error("change stream history lost: some changes were not pushed; "
-                          "continuing from the current position")
-                await self._stream.close()
-                self._stream = self._store.watch_orders()
-                continue
+                lost = True
             except Exception:
                 log.exception("change stream failed; reopening in %.1f s", backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-            token = self._stream.resume_token
-            await self._stream.close()
-            self._stream = self._store.watch_orders(resume_after=token)
+            await self._reopen(None if lost else self._stream.resume_token)
+
+    async def _reopen(self, token: dict[str, Any] | None) -> None:
+        """Resume after `token`; when that history is gone, go on from now, loudly."""
+        assert self._stream is not None
+        await self._stream.close()
+        if token is not None:
+            try:
+                self._stream = self._store.watch_orders(resume_after=token)
+                await self._stream.ready()
+                return
+            except ChangeStreamHistoryLost:
+                pass
+        log.error("change stream history lost: some changes were not pushed; "
+                  "continuing from the current position")
+        self._stream = self._store.watch_orders()
+        await self._stream.ready()
 
     async def stop(self) -> None:
         if self._task:

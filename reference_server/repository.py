@@ -60,6 +60,7 @@ class OrderRepository:
     async def setup(self) -> None:
         await self._orders.create_index([("customerId", ASCENDING)])
         await self._orders.create_index([("driverId", ASCENDING)])
+        await self._orders.create_index([("status", ASCENDING)])
 
     async def insert(self, doc: Doc) -> None:
         await self._orders.insert_one(doc)
