@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from typing import Any
@@ -27,6 +28,23 @@ from .store import Store, open_store
 log = logging.getLogger("reference_server")
 
 
+def _packet_int(digits: str) -> int | float:
+    return int(digits) if len(digits) <= 100 else float(digits)
+
+
+class _PacketJson:
+    """JSON for Socket.IO packets. python-engineio's default drops a whole packet holding an
+    integer of over 100 digits (no ack, no close: contract section 7 allows neither); read
+    such integers as floats, as a JavaScript server does. python-socketio installs this for
+    the whole process (a class attribute); only such integers decode differently."""
+
+    dumps = staticmethod(json.dumps)
+
+    @staticmethod
+    def loads(text: str | bytes, **kwargs: Any) -> Any:
+        return json.loads(text, parse_int=_packet_int, **kwargs)
+
+
 class ReferenceServer:
     """One server process: `await start()`, then `url`; `await stop()` releases everything."""
 
@@ -42,6 +60,7 @@ class ReferenceServer:
             ping_timeout=config.ping_timeout_s,
             logger=False,
             engineio_logger=False,
+            json=_PacketJson,
         )
         tokens = TokenService(config.jwt_secret)
         self.orders = OrderRepository(self.store)
@@ -53,7 +72,8 @@ class ReferenceServer:
         # The body limit of the API (64 KiB) is enforced by the handlers; this one bounds
         # Engine.IO's polling POSTs, which may carry a 1,000,000-byte message.
         self.app = web.Application(
-            middlewares=[error_middleware, cors_middleware(config.cors_origins)],
+            # CORS outermost: its headers go on every answer, the JSON error shape included.
+            middlewares=[cors_middleware(config.cors_origins), error_middleware],
             client_max_size=MAX_SOCKET_MESSAGE_BYTES + 64 * 1024,
         )
         self.app.add_routes(api.routes())

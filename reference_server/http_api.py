@@ -28,7 +28,7 @@ from harness.contract import (
 )
 
 from .errors import ApiError
-from .faults import Faults
+from .faults import LEGACY_NEW_ORDER_STATUS, Faults
 from .orders import (
     check_card,
     decide_move,
@@ -94,13 +94,24 @@ class HttpApi:
     async def _body(request: web.Request, operation: Operation) -> dict[str, Any]:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
-        raw = await request.content.read(MAX_BODY_BYTES + 1)
+        # read(n) returns what has arrived, at most n bytes: loop until the end of the body
+        # (a chunked body comes in pieces) or until it is known to be too large.
+        raw = b""
+        while len(raw) <= MAX_BODY_BYTES:
+            piece = await request.content.read(MAX_BODY_BYTES + 1 - len(raw))
+            if not piece:
+                break
+            raw += piece
         if len(raw) > MAX_BODY_BYTES:
             raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes")
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(ErrorCode.INVALID_JSON, "the body is not JSON") from None
+            # Strict UTF-8: json.loads(bytes) would also take UTF-16/32 and encoded surrogates.
+            # parse_constant: NaN, Infinity and -Infinity are Python's extensions, not JSON.
+            body = json.loads(raw.decode("utf-8-sig"), parse_constant=_not_json)  # -sig: a BOM may lead
+            # A `\ud800` escape is valid JSON but no text: no store can keep it (BSON is UTF-8).
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except (ValueError, RecursionError):  # UnicodeError is a ValueError; RecursionError: deep nesting
+            raise ApiError(ErrorCode.INVALID_JSON, "the body is not UTF-8 JSON text") from None
         found = problem(BY_OPERATION[operation].request or {}, body)
         if found:
             raise ApiError(ErrorCode.INVALID_BODY, f"invalid body: {found}", {"problem": found})
@@ -150,7 +161,7 @@ class HttpApi:
                            {"stores": [DEFAULT_STORE_ID]})
         if body["payment"]["method"] == "card":
             check_card(body["payment"]["card"])
-        status = "new" if self._faults.legacy_status else Status.PENDING.value
+        status = LEGACY_NEW_ORDER_STATUS if self._faults.legacy_status else Status.PENDING.value
         doc = new_order(customer_id=customer_id, store_id=store_id, body=body, status=status)
         await self._orders.insert(doc)
         return public_order(doc)
@@ -225,14 +236,15 @@ class HttpApi:
         return _json({"status": "ok"})
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
+    value = int(raw) if raw.isascii() and raw.isdigit() else low - 1
     if not low <= value <= high:
         raise ApiError(ErrorCode.INVALID_QUERY, f"?{name} must be a whole number {low}..{high}")
     return value

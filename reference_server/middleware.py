@@ -29,8 +29,8 @@ def error_response(err: ApiError) -> web.Response:
 def cors_middleware(allowed: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Refuse foreign origins with 403 (no `Access-Control-Allow-Origin`); no `*`, ever.
 
-    A request without an `Origin` header (a non-browser client) is let through, as is the
-    server's own origin.
+    A request without an `Origin` header (a non-browser client) is let through; without an
+    allow-list, so is the server's own origin.
     """
     allow = frozenset(allowed)
 
@@ -41,7 +41,10 @@ def cors_middleware(allowed: tuple[str, ...]) -> Callable[..., Awaitable[web.Str
         origin = request.headers.get("Origin")
         if origin is None:
             return await handler(request)
-        if origin not in allow and origin != f"{request.scheme}://{request.host}":
+        # The allow-list when there is one (as python-engineio does for the handshake);
+        # with none, the server's own origin only.
+        permitted = origin in allow if allow else origin == f"{request.scheme}://{request.host}"
+        if not permitted:
             return error_response(ApiError(ErrorCode.ORIGIN_NOT_ALLOWED,
                                            f"origin {origin!r} is not allowed"))
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:

@@ -57,7 +57,8 @@ def luhn_ok(digits: str) -> bool:
 def check_card(card: dict[str, Any], today: date | None = None) -> None:
     """402 for a number that fails Luhn (or is no card number at all) or a past expiry."""
     digits = card["number"].replace(" ", "").replace("-", "")
-    if not (digits.isdigit() and 12 <= len(digits) <= 19 and luhn_ok(digits)):
+    # isascii: str.isdigit() is also true of "²" and other digits int() cannot read.
+    if not (digits.isascii() and digits.isdigit() and 12 <= len(digits) <= 19 and luhn_ok(digits)):
         raise ApiError(ErrorCode.CARD_INVALID, "the card number is not valid")
     today = today or datetime.now(timezone.utc).date()
     if (card["expYear"], card["expMonth"]) < (today.year, today.month):

@@ -64,7 +64,7 @@ class SocketHandlers:
     async def disconnect(self, sid: str, reason: Any = None) -> None:
         self._identities.pop(sid, None)
 
-    async def time_sync(self, sid: str, data: Any = None) -> dict[str, int]:
+    async def time_sync(self, sid: str, *args: Any) -> dict[str, int]:
         return {"serverTime": now_ms()}
 
     async def driver_location(self, sid: str, data: Any = None) -> dict[str, Any]:

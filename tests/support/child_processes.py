@@ -1,0 +1,152 @@
+"""Child processes for tests: read line by line as they run, and always reaped.
+
+`Child` starts a command with piped stdout/stderr, collects every line in a background
+thread, and lets a test wait for a line (with a deadline) without ever blocking on a pipe.
+Use it as a context manager: on exit a child still running is killed and waited for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+#: The installed console script, beside the interpreter running the tests (.venv/bin/harness).
+HARNESS = str(Path(sys.executable).with_name("harness"))
+#: 32+ bytes, so the server has no short-secret warning to add to stderr.
+LONG_SECRET = "cli-test-secret-0123456789abcdef-0123456789"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment without JWT_SECRET, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k != "JWT_SECRET"}
+    env.update(extra)
+    return env
+
+
+class Child:
+    def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None = None,
+                 cwd: Path = ROOT) -> None:
+        self.argv = list(argv)
+        self.proc = subprocess.Popen(
+            self.argv, cwd=cwd, env=env if env is not None else child_env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, encoding="utf-8", errors="replace", bufsize=1,
+        )
+        self._lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self._changed = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._pump, args=(name, stream), daemon=True)
+            for name, stream in (("stdout", self.proc.stdout), ("stderr", self.proc.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _pump(self, name: str, stream: Any) -> None:
+        for line in stream:
+            with self._changed:
+                self._lines[name].append(line.rstrip("\r\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    # --- reading --------------------------------------------------------------------------
+
+    def lines(self, stream: str = "stdout") -> list[str]:
+        with self._changed:
+            return list(self._lines[stream])
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """stdout lines parsed as JSON (the JS peer prints one object a line)."""
+        return [json.loads(line) for line in self.lines() if line.strip()]
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait until `predicate()` holds; fail with everything the child printed if it never does."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n"
+                                         f"{self.describe()}")
+                self._changed.wait(min(remaining, 0.2))
+
+    def wait_line(self, predicate: Callable[[str], bool], timeout: float, what: str,
+                  stream: str = "stdout") -> str:
+        found: list[str] = []
+
+        def seen() -> bool:
+            found[:] = [line for line in self._lines[stream] if predicate(line)]
+            return bool(found) or (self.proc.poll() is not None and not self._alive_readers())
+
+        self.wait_until(seen, timeout, what)
+        if not found:
+            raise AssertionError(f"the child exited ({self.proc.returncode}) before {what}\n"
+                                 f"{self.describe()}")
+        return found[0]
+
+    def _alive_readers(self) -> bool:
+        return any(r.is_alive() for r in self._readers)
+
+    def describe(self) -> str:
+        out, err = self._lines["stdout"], self._lines["stderr"]
+        return (f"command: {' '.join(self.argv)}\nreturncode: {self.proc.poll()}\n"
+                f"--- stdout ---\n" + "\n".join(out[-40:]) +
+                "\n--- stderr ---\n" + "\n".join(err[-40:]))
+
+    # --- stopping -------------------------------------------------------------------------
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 5.0) -> int:
+        """Send `sig` and wait for the exit; fail if it takes longer than `timeout`."""
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running {timeout} s after signal {sig}\n"
+                                 f"{self.describe()}") from None
+        self._join_readers()
+        return code
+
+    def close(self) -> None:
+        """Kill the child if it still runs, and reap it (always call this, e.g. in `finally`)."""
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(10)
+        finally:
+            self._join_readers()
+
+    def _join_readers(self) -> None:
+        for reader in self._readers:
+            reader.join(5)
+
+    def __enter__(self) -> "Child":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def run_to_exit(argv: Sequence[str], *, env: dict[str, str] | None = None,
+                timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+    """Run a command that should end by itself; killed (and the test failed) on timeout."""
+    try:
+        return subprocess.run(list(argv), cwd=ROOT, env=env if env is not None else child_env(),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as exc:  # subprocess.run has killed it already
+        raise AssertionError(f"{' '.join(argv)} did not exit within {timeout} s; "
+                             f"stdout={exc.stdout!r} stderr={exc.stderr!r}") from None
