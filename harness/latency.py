@@ -1,0 +1,154 @@
+"""Latency figures in HDR histograms: microseconds, mergeable across processes, per interval.
+
+A figure is a name (`newOrder`, `newOrder.emit_to_delivery`, `connect`, ...). Each has one
+histogram for the whole run and one per time interval (for plots over time). Workers ship
+what they recorded since their last report (`take_delta`), the master adds it
+(`add_delta`): hdrhistogram's encoding adds up exactly, so percentiles of the merged run are
+the percentiles of all samples, not an average of averages.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+#: 1 µs to 60 s at 3 significant digits: every latency this tool can see.
+LOWEST_US, HIGHEST_US, DIGITS = 1, 60_000_000, 3
+PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p95_ms", 95.0), ("p99_ms", 99.0),
+               ("p999_ms", 99.9))
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+
+
+def decode(encoded: str | bytes) -> HdrHistogram:
+    hist = new_histogram()
+    hist.decode_and_add(encoded if isinstance(encoded, bytes) else encoded.encode())
+    return hist
+
+
+def summarize(hist: HdrHistogram | None) -> dict[str, float | int | None]:
+    """The report's figure: `p50_ms` ... `p999_ms`, `max_ms`, `count` (None without samples)."""
+    count = hist.get_total_count() if hist is not None else 0
+    out: dict[str, float | int | None] = {}
+    for name, pct in PERCENTILES:
+        out[name] = round(hist.get_value_at_percentile(pct) / 1000.0, 3) if count else None
+    out["max_ms"] = round(hist.get_max_value() / 1000.0, 3) if count else None
+    out["count"] = count
+    return out
+
+
+@dataclass
+class _Figure:
+    total: HdrHistogram = field(default_factory=new_histogram)
+    #: Intervals still receiving samples; older ones are kept encoded (a live histogram is
+    #: 137 KiB, an encoded one a few hundred bytes), so long runs stay small.
+    live: dict[int, HdrHistogram] = field(default_factory=dict)
+    closed: dict[int, bytes] = field(default_factory=dict)
+
+    def interval(self, slot: int) -> HdrHistogram:
+        hist = self.live.get(slot)
+        if hist is None:
+            hist = self.live[slot] = new_histogram()
+            if slot in self.closed:
+                hist.decode_and_add(self.closed.pop(slot))
+            for old in [s for s in self.live if s < slot - 1]:
+                self.closed[old] = self.live.pop(old).encode()
+        return hist
+
+    def intervals(self) -> list[tuple[int, HdrHistogram]]:
+        merged = {slot: decode(enc) for slot, enc in self.closed.items()}
+        merged.update(self.live)
+        return sorted(merged.items())
+
+
+class LatencyBook:
+    """Histograms per figure; `interval_s` sets the time resolution of the per-interval ones."""
+
+    def __init__(self, interval_s: float = 5.0) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        self.interval_s = interval_s
+        self._figures: dict[str, _Figure] = {}
+        self._delta: dict[tuple[str, int], HdrHistogram] = {}
+        #: Samples outside 1 µs..60 s, by figure: recorded at the bound and counted here,
+        #: never dropped silently.
+        self.clamped: dict[str, int] = {}
+
+    def figures(self) -> list[str]:
+        return sorted(self._figures)
+
+    def record(self, figure: str, ms: float, at: float) -> None:
+        """One sample of `ms` milliseconds, observed at wall time `at` (seconds)."""
+        if math.isnan(ms):
+            return
+        us = int(round(ms * 1000.0))
+        if us < LOWEST_US or us > HIGHEST_US:
+            self.clamped[figure] = self.clamped.get(figure, 0) + 1
+            us = min(max(us, LOWEST_US), HIGHEST_US)
+        slot = int(at // self.interval_s)
+        fig = self._figures.setdefault(figure, _Figure())
+        fig.total.record_value(us)
+        fig.interval(slot).record_value(us)
+        delta = self._delta.get((figure, slot))
+        if delta is None:
+            delta = self._delta[(figure, slot)] = new_histogram()
+        delta.record_value(us)
+
+    def summary(self, figure: str) -> dict[str, float | int | None]:
+        fig = self._figures.get(figure)
+        return summarize(fig.total if fig else None)
+
+    def histogram(self, figure: str) -> HdrHistogram | None:
+        fig = self._figures.get(figure)
+        return fig.total if fig else None
+
+    def over_time(self, figure: str) -> list[tuple[float, dict[str, float | int | None]]]:
+        """(interval start, summary) for every interval with samples, in time order."""
+        fig = self._figures.get(figure)
+        if fig is None:
+            return []
+        return [(slot * self.interval_s, summarize(h)) for slot, h in fig.intervals()]
+
+    # --- across processes ---------------------------------------------------------------------
+
+    def take_delta(self) -> dict[str, Any]:
+        """What was recorded since the last call, encoded, for a worker's report to the master."""
+        out = {
+            "interval_s": self.interval_s,
+            "hists": [[figure, slot, hist.encode().decode()] for (figure, slot), hist in self._delta.items()],
+            "clamped": dict(self.clamped),
+        }
+        self._delta.clear()
+        self.clamped = {}
+        return out
+
+    def add_delta(self, delta: dict[str, Any]) -> None:
+        """Merge another process's `take_delta` (exact: histogram counts add up)."""
+        if delta.get("interval_s") != self.interval_s:
+            raise ValueError("latency deltas with different interval lengths cannot be merged")
+        for figure, slot, encoded in delta["hists"]:
+            fig = self._figures.setdefault(figure, _Figure())
+            fig.total.decode_and_add(encoded.encode())
+            fig.interval(slot).decode_and_add(encoded.encode())
+        for figure, n in delta.get("clamped", {}).items():
+            self.clamped[figure] = self.clamped.get(figure, 0) + n
+
+    def encoded(self) -> dict[str, Any]:
+        """Every figure's whole-run and per-interval histograms, encoded (histograms.json)."""
+        return {
+            "interval_s": self.interval_s,
+            "lowest_us": LOWEST_US,
+            "highest_us": HIGHEST_US,
+            "significant_digits": DIGITS,
+            "figures": {
+                name: {"total": fig.total.encode().decode(),
+                       "intervals": {str(slot): h.encode().decode()
+                                     for slot, h in fig.intervals()}}
+                for name, fig in sorted(self._figures.items())
+            },
+        }

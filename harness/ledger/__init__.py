@@ -1,0 +1,25 @@
+"""The delivery ledger: who must receive which event, who must not, and what happened.
+
+`SocketLedger` judges what one socket can alone (invalid, duplicate, out of order, plain
+leaks) the moment an event lands; `Reconciler` keeps the run's books from the records of
+every process (changes caused, first receipts, presence in rooms, catch-up reads).
+"""
+
+from .reconcile import AwayStats, Reconciler
+from .records import (
+    COUNT_NAMES,
+    CatchUp,
+    ChangeRecord,
+    Counts,
+    CountsByEvent,
+    Key,
+    Presence,
+    Receipt,
+    key_of,
+    location_key,
+    version_key,
+)
+from .expect import change_record
+from .socket_checks import Judgement, Leak, SocketLedger
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,200 @@
+"""The run's books: which socket had to receive which event, and whether it did.
+
+Records come in from every process (changes the run caused, first receipts, presence of
+sockets in rooms, catch-up reads); `settle(now_ms)` closes the books of every change older
+than the timeout, so memory stays bounded on long runs, and `finish()` closes the rest.
+
+The rule (issue 3): an event is expected at a socket when the socket was in one of the
+event's rooms from the moment the change was caused until `settle_ms` later; it is
+delivered when the socket received it, missing when it did not within `timeout_ms`. A
+receipt that matches no expectation of its socket is a leak. So for every event type
+`expected == delivered + missing`, by construction. A socket that was away when a change
+was caused did not have to receive its events: those are counted as missed while away,
+and as recovered when a catch-up read after the reconnect covers them.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from .records import CatchUp, ChangeRecord, CountsByEvent, Key, Presence, Receipt
+
+#: Called for every delivery: (event, socket, latency from the trigger, ms).
+DeliveryHook = Callable[[str, str, float], None]
+#: Called when every expected recipient of an event had it: (event, fan-out completion, ms).
+FanoutHook = Callable[[str, float], None]
+
+
+@dataclass
+class AwayStats:
+    missed_while_away: int = 0
+    recovered: int = 0
+
+
+@dataclass
+class _Socket:
+    rooms: set[str] = field(default_factory=set)
+    intervals: list[tuple[float, float | None]] = field(default_factory=list)
+
+    def present(self, start: float, end: float) -> bool:
+        """Connected over the whole of [start, end]."""
+        return any(since <= start and (until is None or until >= end)
+                   for since, until in self.intervals)
+
+    def ever_before(self, t: float) -> bool:
+        return any(since <= t for since, _ in self.intervals)
+
+
+class Reconciler:
+    def __init__(self, *, timeout_ms: float = 10_000.0, settle_ms: float = 1_000.0,
+                 on_delivery: DeliveryHook | None = None, on_fanout: FanoutHook | None = None) -> None:
+        self.timeout_ms = timeout_ms
+        self.settle_ms = settle_ms
+        self.counts = CountsByEvent()
+        self.away = AwayStats()
+        #: Receipts that came after their change's books were closed (already counted missing).
+        self.late = 0
+        #: Events for orders this run did not create (another user of a shared server).
+        self.foreign = 0
+        self.leak_samples: list[tuple[str, str, Key]] = []
+        self._on_delivery = on_delivery
+        self._on_fanout = on_fanout
+        self._changes: dict[Key, ChangeRecord] = {}
+        self._due: list[tuple[float, int, Key]] = []
+        self._seq = 0
+        self._receipts: dict[Key, list[Receipt]] = defaultdict(list)
+        self._receipt_due: list[tuple[float, Key]] = []
+        self._sockets: dict[str, _Socket] = defaultdict(_Socket)
+        self._rooms: dict[str, set[str]] = defaultdict(set)
+        self._catchups: dict[tuple[str, str], list[CatchUp]] = defaultdict(list)
+        self._orders: set[str] = set()
+        #: Keys whose books are closed, kept a while to tell late receipts from leaks.
+        self._closed: dict[Key, float] = {}
+
+    # --- input ----------------------------------------------------------------------------------
+
+    def add_changes(self, changes: Iterable[ChangeRecord]) -> None:
+        for change in changes:
+            self._changes[change.key] = change
+            self._orders.add(change.order_id)
+            self._seq += 1
+            heapq.heappush(self._due, (change.trigger_ms, self._seq, change.key))
+
+    def add_receipts(self, receipts: Iterable[Receipt]) -> None:
+        for receipt in receipts:
+            if receipt.key in self._closed:
+                self.late += 1
+                continue
+            if receipt.key not in self._receipts:
+                heapq.heappush(self._receipt_due, (receipt.received_ms, receipt.key))
+            self._receipts[receipt.key].append(receipt)
+
+    def add_presence(self, presence: Iterable[Presence]) -> None:
+        """A connect (`until_ms` None) or the whole interval once it ended."""
+        for p in presence:
+            sock = self._sockets[p.socket]
+            for room in p.rooms:
+                sock.rooms.add(room)
+                self._rooms[room].add(p.socket)
+            for i, (since, until) in enumerate(sock.intervals):
+                if since == p.since_ms:
+                    sock.intervals[i] = (since, p.until_ms)
+                    break
+            else:
+                sock.intervals.append((p.since_ms, p.until_ms))
+
+    def add_catchups(self, catchups: Iterable[CatchUp]) -> None:
+        for c in catchups:
+            self._catchups[(c.socket, c.order_id)].append(c)
+
+    # --- closing the books ------------------------------------------------------------------------
+
+    def settle(self, now_ms: float) -> None:
+        """Close the books of every change caused more than the timeout before `now_ms`."""
+        cutoff = now_ms - self.timeout_ms
+        while self._due and self._due[0][0] <= cutoff:
+            _, _, key = heapq.heappop(self._due)
+            self._close(key, now_ms)
+        # Receipts that no change claimed in twice the timeout never will be.
+        while self._receipt_due and self._receipt_due[0][0] <= cutoff - self.timeout_ms:
+            _, key = heapq.heappop(self._receipt_due)
+            if key in self._changes:
+                continue
+            for receipt in self._receipts.pop(key, []):
+                self._unmatched(receipt, key)
+        self._forget_closed(now_ms)
+
+    def finish(self) -> None:
+        """Close every book (the run has stopped causing changes and waited for events)."""
+        while self._due:
+            _, _, key = heapq.heappop(self._due)
+            self._close(key, None)
+        for key, receipts in self._receipts.items():
+            for receipt in receipts:
+                self._unmatched(receipt, key)
+        self._receipts.clear()
+        self._receipt_due.clear()
+
+    def _close(self, key: Key, now_ms: float | None) -> None:
+        change = self._changes.pop(key, None)
+        if change is None:
+            return
+        receipts = self._receipts.pop(key, [])
+        by_socket_event = {(r.socket, r.event): r for r in receipts if not r.leaked}
+        used: set[tuple[str, str]] = set()
+        for event, rooms in change.emissions:
+            recipients = set().union(*(self._rooms.get(room, set()) for room in rooms))
+            counts = self.counts[event]
+            latest: float | None = None
+            complete = True
+            for socket in recipients:
+                receipt = by_socket_event.get((socket, event))
+                if receipt is not None:
+                    used.add((socket, event))
+                    counts.expected += 1
+                    counts.delivered += 1
+                    lag = receipt.received_ms - change.trigger_ms
+                    latest = lag if latest is None else max(latest, lag)
+                    if self._on_delivery:
+                        self._on_delivery(event, socket, lag)
+                    continue
+                sock = self._sockets[socket]
+                if sock.present(change.trigger_ms, change.trigger_ms + self.settle_ms):
+                    counts.expected += 1
+                    counts.missing += 1
+                    complete = False
+                elif sock.ever_before(change.trigger_ms):
+                    complete = False
+                    self.away.missed_while_away += 1
+                    if self._recovered(socket, change):
+                        self.away.recovered += 1
+            if complete and latest is not None and self._on_fanout:
+                self._on_fanout(event, latest)
+        for receipt in receipts:
+            if (receipt.socket, receipt.event) not in used and not receipt.leaked:
+                self._unmatched(receipt, key)
+        self._closed[key] = now_ms if now_ms is not None else float("inf")
+
+    def _recovered(self, socket: str, change: ChangeRecord) -> bool:
+        version = change.key[2] if change.key[0] == "v" else None
+        for read in self._catchups.get((socket, change.order_id), ()):
+            if read.at_ms >= change.trigger_ms and (version is None or read.version >= version):
+                return True
+        return False
+
+    def _unmatched(self, receipt: Receipt, key: Key) -> None:
+        order_id = key[1]
+        if order_id not in self._orders:
+            self.foreign += 1
+            return
+        self.counts[receipt.event].leaked += 1
+        if len(self.leak_samples) < 100:
+            self.leak_samples.append((receipt.event, receipt.socket, key))
+
+    def _forget_closed(self, now_ms: float) -> None:
+        horizon = now_ms - 2 * self.timeout_ms
+        for key in [k for k, t in self._closed.items() if t < horizon]:
+            del self._closed[key]

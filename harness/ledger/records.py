@@ -1,0 +1,179 @@
+"""What the ledger writes down, in forms that cross process boundaries (Locust's msgpack).
+
+Every record is a small dataclass with `to_wire()` / `from_wire()` (lists of plain values),
+so a worker can ship thousands of them per report. Times are milliseconds on the server's
+clock where a clock offset is known (else this machine's wall clock): records from several
+processes, even several machines, are compared on one time line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, field, fields
+from typing import Any, Final
+
+from ..contract import DeliveryKind, Event
+
+#: How an event is told apart from every other: (orderId, version) for everything but a
+#: location report, whose version its sender cannot know; that one is (orderId, lat, lng),
+#: made unique by the sender.
+Key = tuple[Any, ...]
+
+
+def version_key(order_id: str, version: int) -> Key:
+    return ("v", order_id, version)
+
+
+def location_key(order_id: str, lat: float, lng: float) -> Key:
+    return ("l", order_id, round(float(lat), 6), round(float(lng), 6))
+
+
+def key_of(event: str, payload: Any) -> Key | None:
+    """The key of a received payload; None when it has too little to be matched at all."""
+    if not isinstance(payload, dict):
+        return None
+    order_id = payload.get("orderId")
+    if not isinstance(order_id, str):
+        return None
+    if event == Event.DELIVERY_UPDATE and payload.get("kind") == DeliveryKind.LOCATION:
+        loc = payload.get("location")
+        if isinstance(loc, dict) and isinstance(loc.get("lat"), (int, float)) \
+                and isinstance(loc.get("lng"), (int, float)):
+            return location_key(order_id, loc["lat"], loc["lng"])
+        return None
+    version = payload.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        return None
+    return version_key(order_id, version)
+
+
+def _wire_key(key: Key) -> list[Any]:
+    return list(key)
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """A change the run caused, and where each of its events must go."""
+
+    key: Key
+    order_id: str
+    #: (event name, rooms) for every event the change must produce.
+    emissions: tuple[tuple[str, tuple[str, ...]], ...]
+    trigger_ms: float
+    process: str
+
+    def to_wire(self) -> list[Any]:
+        return [_wire_key(self.key), self.order_id,
+                [[e, list(rooms)] for e, rooms in self.emissions], self.trigger_ms, self.process]
+
+    @classmethod
+    def from_wire(cls, w: list[Any]) -> "ChangeRecord":
+        return cls(tuple(w[0]), w[1], tuple((e, tuple(r)) for e, r in w[2]), w[3], w[4])
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The first copy of one event at one socket (later copies are judged where they land)."""
+
+    socket: str
+    event: str
+    key: Key
+    received_ms: float
+    #: Already judged a leak by the socket itself (the master must not count it again).
+    leaked: bool = False
+
+    def to_wire(self) -> list[Any]:
+        return [self.socket, self.event, _wire_key(self.key), self.received_ms, self.leaked]
+
+    @classmethod
+    def from_wire(cls, w: list[Any]) -> "Receipt":
+        return cls(w[0], w[1], tuple(w[2]), w[3], bool(w[4]))
+
+
+@dataclass(frozen=True)
+class Presence:
+    """A socket slot (one user's connection, across reconnects) in its rooms for a while."""
+
+    socket: str
+    rooms: tuple[str, ...]
+    since_ms: float
+    until_ms: float | None = None  # None: still connected
+
+    def to_wire(self) -> list[Any]:
+        return [self.socket, list(self.rooms), self.since_ms, self.until_ms]
+
+    @classmethod
+    def from_wire(cls, w: list[Any]) -> "Presence":
+        return cls(w[0], tuple(w[1]), w[2], w[3])
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """A read of an order after a reconnect: it recovers what was missed up to `version`."""
+
+    socket: str
+    order_id: str
+    version: int
+    at_ms: float
+
+    def to_wire(self) -> list[Any]:
+        return list(astuple(self))
+
+    @classmethod
+    def from_wire(cls, w: list[Any]) -> "CatchUp":
+        return cls(*w)
+
+
+@dataclass
+class Counts:
+    """The seven verdict counts of one event type, under exactly these names (issue 3)."""
+
+    expected: int = 0
+    delivered: int = 0
+    missing: int = 0
+    duplicate: int = 0
+    out_of_order: int = 0
+    leaked: int = 0
+    invalid: int = 0
+
+    def add(self, other: "Counts") -> None:
+        for name in COUNT_NAMES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNT_NAMES}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, int]) -> "Counts":
+        return cls(**{name: int(d.get(name, 0)) for name in COUNT_NAMES})
+
+
+#: The verdict names, in report order; no other count in a report uses them.
+COUNT_NAMES: Final = tuple(f.name for f in fields(Counts))
+
+
+@dataclass
+class CountsByEvent:
+    by_event: dict[str, Counts] = field(default_factory=dict)
+
+    def __getitem__(self, event: str) -> Counts:
+        counts = self.by_event.get(event)
+        if counts is None:
+            counts = self.by_event[event] = Counts()
+        return counts
+
+    def add(self, other: "CountsByEvent") -> None:
+        for event, counts in other.by_event.items():
+            self[event].add(counts)
+
+    def total(self) -> Counts:
+        out = Counts()
+        for counts in self.by_event.values():
+            out.add(counts)
+        return out
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {event: c.as_dict() for event, c in sorted(self.by_event.items())}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, dict[str, int]]) -> "CountsByEvent":
+        return cls({event: Counts.from_dict(c) for event, c in d.items()})

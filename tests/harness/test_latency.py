@@ -1,0 +1,77 @@
+"""Latency histograms: known values give known percentiles; merges are exact; nothing is lost."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from harness.clock import ClockOffset
+from harness.latency import LatencyBook, decode, summarize
+
+
+def test_known_delays_give_known_percentiles() -> None:
+    book = LatencyBook(interval_s=1.0)
+    for ms in range(1, 1001):          # 1..1000 ms, one each
+        book.record("newOrder", float(ms), at=100.0)
+    s = book.summary("newOrder")
+    assert s["count"] == 1000
+    assert s["p50_ms"] == pytest.approx(500, rel=0.002)
+    assert s["p99_ms"] == pytest.approx(990, rel=0.002)
+    assert s["max_ms"] == pytest.approx(1000, rel=0.002)
+    assert book.summary("nothing") == {"p50_ms": None, "p90_ms": None, "p95_ms": None,
+                                       "p99_ms": None, "p999_ms": None, "max_ms": None, "count": 0}
+
+
+def test_two_processes_merge_exactly() -> None:
+    rng = random.Random(7)
+    samples = [rng.expovariate(1 / 40.0) + 0.5 for _ in range(5000)]
+    whole, a, b, master = (LatencyBook(2.0) for _ in range(4))
+    for i, ms in enumerate(samples):
+        at = 1000.0 + i * 0.01
+        whole.record("x", ms, at)
+        (a if i % 2 else b).record("x", ms, at)
+    master.add_delta(a.take_delta())
+    master.add_delta(b.take_delta())
+    assert master.summary("x") == whole.summary("x")
+    assert master.over_time("x") == whole.over_time("x")
+    # A delta is taken once: a second take is empty.
+    assert a.take_delta()["hists"] == []
+
+
+def test_out_of_range_samples_are_clamped_and_counted() -> None:
+    book = LatencyBook()
+    book.record("x", 0.0001, at=1.0)     # below 1 µs
+    book.record("x", 120_000.0, at=1.0)  # above 60 s
+    assert book.clamped == {"x": 2}
+    assert book.summary("x")["count"] == 2
+    assert book.summary("x")["max_ms"] == pytest.approx(60_000, rel=0.001)
+
+
+def test_intervals_are_kept_compact_and_complete() -> None:
+    book = LatencyBook(interval_s=1.0)
+    for second in range(100):
+        book.record("x", 10.0 + second, at=float(second))
+    fig = book._figures["x"]
+    assert len(fig.live) <= 2 and len(fig.closed) >= 98
+    over = book.over_time("x")
+    assert [start for start, _ in over] == [float(s) for s in range(100)]
+    assert over[42][1]["p50_ms"] == pytest.approx(52, rel=0.002)
+    encoded = book.encoded()["figures"]["x"]
+    assert summarize(decode(encoded["total"]))["count"] == 100
+    # A late sample reopens its interval.
+    book.record("x", 5.0, at=3.5)
+    assert book.over_time("x")[3][1]["count"] == 2
+
+
+def test_clock_offset_prefers_the_tightest_round_trip() -> None:
+    clock = ClockOffset(window_s=60)
+    # True offset +500 ms. A slow exchange is asymmetric and would mislead by 40 ms.
+    clock.add(sent_wall_ms=1000, server_ms=1580, received_wall_ms=1120, now_mono=1.0)
+    clock.add(sent_wall_ms=2000, server_ms=2502, received_wall_ms=2004, now_mono=2.0)
+    best = clock.best(now_mono=3.0)
+    assert best is not None and best.offset_ms == 500 and best.rtt_ms == 4
+    assert clock.add(sent_wall_ms=10, server_ms=0, received_wall_ms=5) is None  # time ran back
+    # Old samples age out, so a drifting clock is re-estimated.
+    clock.add(sent_wall_ms=90_000, server_ms=90_710, received_wall_ms=90_020, now_mono=100.0)
+    assert clock.best(now_mono=100.0).offset_ms == 700
