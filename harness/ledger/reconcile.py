@@ -60,6 +60,9 @@ class Reconciler:
         #: Events for orders this run did not create (another user of a shared server).
         self.foreign = 0
         self.leak_samples: list[tuple[str, str, Key]] = []
+        self.missing_samples: list[tuple[str, str, Key, float]] = []
+        #: Changes the run caused, by the first event each produces (`newOrder`: orders created).
+        self.changes_by_first_event: dict[str, int] = {}
         self._on_delivery = on_delivery
         self._on_fanout = on_fanout
         self._changes: dict[Key, ChangeRecord] = {}
@@ -78,6 +81,9 @@ class Reconciler:
 
     def add_changes(self, changes: Iterable[ChangeRecord]) -> None:
         for change in changes:
+            if change.emissions:
+                first = change.emissions[0][0]
+                self.changes_by_first_event[first] = self.changes_by_first_event.get(first, 0) + 1
             self._changes[change.key] = change
             self._orders.add(change.order_id)
             self._seq += 1
@@ -166,6 +172,8 @@ class Reconciler:
                     counts.expected += 1
                     counts.missing += 1
                     complete = False
+                    if len(self.missing_samples) < 100:
+                        self.missing_samples.append((event, socket, key, change.trigger_ms))
                 elif sock.ever_before(change.trigger_ms):
                     complete = False
                     self.away.missed_while_away += 1

@@ -1,9 +1,9 @@
 """What the ledger writes down, in forms that cross process boundaries (Locust's msgpack).
 
 Every record is a small dataclass with `to_wire()` / `from_wire()` (lists of plain values),
-so a worker can ship thousands of them per report. Times are milliseconds on the server's
-clock where a clock offset is known (else this machine's wall clock): records from several
-processes, even several machines, are compared on one time line.
+so a worker can ship thousands of them per report. Times are wall-clock milliseconds:
+records from several processes are compared on one time line (processes on several
+machines need NTP-synchronised clocks).
 """
 
 from __future__ import annotations

@@ -1,0 +1,234 @@
+"""One process's share of a run: its sockets' verdicts, its latency figures, its records.
+
+Every simulated user in a process reports here. What can be judged in the process is
+judged here (and shown in Locust's statistics at once); the records the run's books need
+(changes caused, first receipts, presence, catch-up reads) are queued for the books, which
+live in the master (or in this process when it runs alone).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from ..clock import ClockOffset
+from ..contract import ChangeKind, Role
+from ..latency import LatencyBook
+from ..ledger import (
+    CatchUp,
+    ChangeRecord,
+    CountsByEvent,
+    Leak,
+    Presence,
+    Receipt,
+    Reconciler,
+    SocketLedger,
+    change_record,
+)
+from .options import LoadOptions
+
+#: Figure names beside the per-event ones (thresholds use them: issue 4).
+CONNECT = "connect"
+LOCATION_ACK = "driver_location_ack"
+EMIT_SUFFIX = ".emit_to_delivery"
+FANOUT_SUFFIX = ".fanout"
+
+_MAX_LEAK_SAMPLES = 200
+
+
+class LedgerFailure(Exception):
+    """Shown in Locust's failures table for a verdict that is not `delivered`."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """When a user sent what causes a change: this process's monotonic clock (for latency),
+    and wall-clock ms (the ledger's time line)."""
+
+    mono: float
+    ms: float
+
+
+class RunContext:
+    def __init__(self, options: LoadOptions, *, fire: Any | None = None,
+                 keeps_books: bool = True) -> None:
+        self.options = options
+        self.process = f"{socket.gethostname()}-{os.getpid()}"
+        self.counts = CountsByEvent()
+        self.book = LatencyBook()
+        self.clock = ClockOffset()
+        self.time_sync_supported: bool | None = None
+        self.reconciler = Reconciler(timeout_ms=options.event_timeout_s * 1000.0,
+                                     settle_ms=options.settle_s * 1000.0,
+                                     on_fanout=self._fanout) if keeps_books else None
+        self.draining = False
+        self.last_event_mono = time.monotonic()
+        self.leaks: list[Leak] = []
+        self.connect_failures: dict[str, int] = {}
+        self.connects = 0
+        #: Set by the plugin: the open-model pacer, the clock keeper's entry, run timing.
+        self.pacer: Any = None
+        self.keep_clock: Any = lambda user: None
+        self.run_time: float | None = None
+        self.started_at: float | None = None
+        self.drained_workers: set[str] = set()
+        #: The latest cumulative report of each worker process (master only).
+        self.workers: dict[str, dict[str, Any]] = {}
+        self._fire = fire
+        self._sockets = 0
+        self._changes: list[ChangeRecord] = []
+        self._receipts: list[Receipt] = []
+        self._presence: list[Presence] = []
+        self._catchups: list[CatchUp] = []
+        #: Changes caused here: key -> trigger monotonic time, for trigger-to-delivery.
+        self._triggers: OrderedDict[Any, float] = OrderedDict()
+        #: Events that arrived before the answer that tells their key (HTTP and events race).
+        self._early: OrderedDict[Any, list[tuple[str, float]]] = OrderedDict()
+
+    # --- time --------------------------------------------------------------------------------
+
+    @staticmethod
+    def now_ms() -> float:
+        """Now, ms on this machine's wall clock: the time line of every ledger record.
+
+        Not corrected by the server offset: that estimate improves during a run, and records
+        taken under two estimates could be ordered wrongly (a socket that connected after a
+        change would seem to have been there). Processes on one machine share this clock;
+        on several machines, keep them NTP-synchronised. The offset serves emit-to-delivery.
+        """
+        return time.time() * 1000.0
+
+    def trigger(self) -> Trigger:
+        return Trigger(time.monotonic(), self.now_ms())
+
+    # --- sockets -------------------------------------------------------------------------------
+
+    def new_socket(self, role: Role | None, user_id: str | None) -> SocketLedger:
+        self._sockets += 1
+        return SocketLedger(f"{self.process}/{self._sockets}", role, user_id, self.counts)
+
+    def connected(self, ledger: SocketLedger, rooms: tuple[str, ...], since_ms: float) -> None:
+        self.connects += 1
+        self._presence.append(Presence(ledger.socket_id, rooms, since_ms))
+
+    def disconnected(self, ledger: SocketLedger, rooms: tuple[str, ...], since_ms: float) -> None:
+        self._presence.append(Presence(ledger.socket_id, rooms, since_ms, self.now_ms()))
+
+    def connect_failed(self, reason: str) -> None:
+        self.connect_failures[reason] = self.connect_failures.get(reason, 0) + 1
+
+    def caught_up(self, ledger: SocketLedger, order_id: str, version: int) -> None:
+        self._catchups.append(CatchUp(ledger.socket_id, order_id, version, self.now_ms()))
+
+    # --- changes and events ----------------------------------------------------------------------
+
+    def caused(self, order: dict[str, Any], kind: ChangeKind, trigger: Trigger,
+               location: tuple[float, float] | None = None) -> None:
+        """A user of this process caused a change; `order` is the state the server answered."""
+        record = change_record(order, kind, trigger_ms=trigger.ms, process=self.process,
+                               location=location)
+        self._changes.append(record)
+        self._triggers[record.key] = trigger.mono
+        for event, received_mono in self._early.pop(record.key, []):
+            self._record_latency(event, (received_mono - trigger.mono) * 1000.0)
+        while len(self._triggers) > 50_000:
+            self._triggers.popitem(last=False)
+
+    def received(self, ledger: SocketLedger, event: str, payload: Any) -> None:
+        """Every event any socket of this process receives comes through here."""
+        received_mono = time.monotonic()
+        self.last_event_mono = received_mono
+        received_ms = self.now_ms()
+        judged = ledger.receive(event, payload, received_ms)
+        failure = None
+        if judged.leak is not None:
+            if len(self.leaks) < _MAX_LEAK_SAMPLES:
+                self.leaks.append(judged.leak)
+            failure = f"leaked: {judged.leak.reason}"
+        elif judged.duplicate:
+            failure = "duplicate"
+        elif judged.out_of_order:
+            failure = "out of order"
+        if judged.invalid:
+            failure = f"invalid: {judged.invalid}"
+        if failure is not None:
+            self._stat("event", event, 0.0, LedgerFailure(failure))
+        if judged.receipt is None:
+            return
+        self._receipts.append(judged.receipt)
+        emitted = payload.get("emittedAt") if isinstance(payload, dict) else None
+        offset = self.clock.offset_ms
+        if isinstance(emitted, (int, float)) and self.time_sync_supported and offset is not None:
+            self._figure(event + EMIT_SUFFIX, received_ms + offset - emitted, "event:emit")
+        trigger_mono = self._triggers.get(judged.receipt.key)
+        if trigger_mono is not None:
+            self._record_latency(event, (received_mono - trigger_mono) * 1000.0)
+        else:
+            self._early.setdefault(judged.receipt.key, []).append((event, received_mono))
+            while len(self._early) > 50_000:
+                self._early.popitem(last=False)
+
+    def _record_latency(self, event: str, ms: float) -> None:
+        self._figure(event, ms, "event")
+
+    def _fanout(self, event: str, ms: float) -> None:
+        self.book.record(event + FANOUT_SUFFIX, ms, time.time())
+
+    def figure(self, name: str, ms: float, request_type: str) -> None:
+        """Any other latency figure (connect time, ack round trip)."""
+        self._figure(name, ms, request_type)
+
+    def _figure(self, name: str, ms: float, request_type: str) -> None:
+        self.book.record(name, ms, time.time())
+        self._stat(request_type, name, ms, None)
+
+    def _stat(self, request_type: str, name: str, ms: float, exception: Exception | None) -> None:
+        if self._fire is not None:
+            self._fire(request_type=request_type, name=name, response_time=ms, response_length=0,
+                       exception=exception, context={})
+
+    # --- records for the books -------------------------------------------------------------------
+
+    def take_records(self) -> dict[str, list[Any]]:
+        """Everything queued since the last call, in wire form."""
+        out = {"changes": [r.to_wire() for r in self._changes],
+               "receipts": [r.to_wire() for r in self._receipts],
+               "presence": [r.to_wire() for r in self._presence],
+               "catchups": [r.to_wire() for r in self._catchups]}
+        self._changes, self._receipts, self._presence, self._catchups = [], [], [], []
+        return out
+
+    def keep_books(self, records: dict[str, list[Any]]) -> None:
+        """Add records (this process's or a worker's) to the run's books."""
+        assert self.reconciler is not None
+        self.reconciler.add_presence(Presence.from_wire(w) for w in records["presence"])
+        self.reconciler.add_changes(ChangeRecord.from_wire(w) for w in records["changes"])
+        self.reconciler.add_receipts(Receipt.from_wire(w) for w in records["receipts"])
+        self.reconciler.add_catchups(CatchUp.from_wire(w) for w in records["catchups"])
+
+    # --- worker to master ------------------------------------------------------------------------
+
+    def worker_report(self) -> dict[str, Any]:
+        """What a worker sends every second: new records and latency, and its running totals."""
+        return {
+            "process": self.process,
+            "records": self.take_records(),
+            "latency": self.book.take_delta(),
+            "counts": self.counts.as_dict(),
+            "leaks": [leak.__dict__ for leak in self.leaks],
+            "connects": self.connects,
+            "connect_failures": dict(self.connect_failures),
+            "time_sync": self.time_sync_supported,
+            "offset_ms": self.clock.offset_ms,
+            "orders_paced": self.pacer.taken if self.pacer is not None else None,
+        }
+
+    def merge_worker(self, report: dict[str, Any]) -> None:
+        """Keep a worker's running totals (records and latency are merged as they come)."""
+        self.workers[report["process"]] = {k: v for k, v in report.items()
+                                           if k not in ("records", "latency")}
+

@@ -1,0 +1,118 @@
+"""The harness's own Locust command-line options, and their checked form.
+
+They are added to Locust's parser (`init_command_line_parser`), so `locust -f scenarios/...`
+takes them exactly as `harness load` does, web UI included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+TRANSPORTS = ("websocket", "polling", "upgrade")
+TOKEN_MODES = ("register", "mint")
+
+
+class LoadConfigError(ValueError):
+    """Bad load configuration: one line, exit code 2, before any load starts."""
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    run_id: str
+    seed: int
+    store_owners: int = 5
+    drivers: int | None = None  # None: a small share of the users
+    transport: str = "websocket"
+    socketio_path: str = "/socket.io/"
+    verify_tls: bool = True
+    tokens: str = "register"
+    jwt_secret: str | None = None
+    order_rate: float | None = None  # orders/s (open model); None: closed model
+    think_s: tuple[float, float] = (0.5, 2.0)
+    location_rate_hz: float = 1.0
+    event_timeout_s: float = 10.0
+    settle_s: float = 1.0
+    report_dir: str | None = None
+    time_sync: bool = True
+
+
+def add_arguments(parser: Any) -> None:
+    """Register the options on Locust's parser (a configargparse parser)."""
+    g = parser.add_argument_group("realtime-harness")
+    g.add_argument("--run-id", default="", help="id of this run (default: generated)")
+    g.add_argument("--seed", type=int, default=None, help="seed for simulated users' data")
+    g.add_argument("--store-owners", type=int, default=5, help="store owners (default 5)")
+    g.add_argument("--drivers", type=int, default=None, help="drivers (default: ~5%% of users)")
+    g.add_argument("--transport", default="websocket", choices=TRANSPORTS,
+                   help="websocket, polling, or upgrade (polling then websocket, as browsers)")
+    g.add_argument("--socketio-path", default="/socket.io/", help="Socket.IO path")
+    g.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    g.add_argument("--tokens", default="register", choices=TOKEN_MODES,
+                   help="register users through the API, or mint tokens with --jwt-secret")
+    g.add_argument("--jwt-secret", default=None, help="HS256 secret, for --tokens mint")
+    g.add_argument("--order-rate", type=float, default=None,
+                   help="orders per second, whatever the server's speed (open model)")
+    g.add_argument("--think-time", default="0.5-2", help="seconds between a user's steps, MIN-MAX")
+    g.add_argument("--location-rate", type=float, default=1.0, help="driver location reports per s")
+    g.add_argument("--event-timeout", type=float, default=10.0,
+                   help="seconds after which an expected event counts as missing")
+    g.add_argument("--report-dir", default=None, help="folder for this run's report")
+    g.add_argument("--no-time-sync", action="store_true",
+                   help="do not call time_sync (the target lacks it)")
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time plus a random suffix."""
+    import time
+
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
+
+
+def _think(spec: str) -> tuple[float, float]:
+    match = re.fullmatch(r"\s*([0-9.]+)\s*(?:-\s*([0-9.]+))?\s*", spec)
+    if not match:
+        raise LoadConfigError(f"--think-time {spec!r}: use seconds or MIN-MAX, like 0.5-2")
+    low = float(match.group(1))
+    high = float(match.group(2)) if match.group(2) else low
+    if high < low:
+        raise LoadConfigError(f"--think-time {spec!r}: MIN is above MAX")
+    return low, high
+
+
+def from_parsed(parsed: argparse.Namespace) -> LoadOptions:
+    """Check the parsed options; raise LoadConfigError with a one-line reason."""
+    if parsed.store_owners < 1:
+        raise LoadConfigError("--store-owners must be at least 1")
+    if parsed.drivers is not None and parsed.drivers < 1:
+        raise LoadConfigError("--drivers must be at least 1")
+    if parsed.tokens == "mint" and not parsed.jwt_secret:
+        raise LoadConfigError("--tokens mint needs --jwt-secret")
+    if parsed.order_rate is not None and parsed.order_rate <= 0:
+        raise LoadConfigError("--order-rate must be positive")
+    if parsed.location_rate <= 0:
+        raise LoadConfigError("--location-rate must be positive")
+    if parsed.event_timeout <= 0:
+        raise LoadConfigError("--event-timeout must be positive")
+    path = parsed.socketio_path if parsed.socketio_path.startswith("/") else "/" + parsed.socketio_path
+    run_id = parsed.run_id or os.environ.get("HARNESS_RUN_ID") or new_run_id()
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", run_id):
+        raise LoadConfigError(f"--run-id {run_id!r}: letters, digits, '.', '_' and '-' only")
+    seed = parsed.seed if parsed.seed is not None else int.from_bytes(os.urandom(4), "big")
+    return LoadOptions(
+        run_id=run_id, seed=seed, store_owners=parsed.store_owners, drivers=parsed.drivers,
+        transport=parsed.transport, socketio_path=path, verify_tls=not parsed.insecure,
+        tokens=parsed.tokens, jwt_secret=parsed.jwt_secret, order_rate=parsed.order_rate,
+        think_s=_think(parsed.think_time), location_rate_hz=parsed.location_rate,
+        event_timeout_s=parsed.event_timeout, report_dir=parsed.report_dir,
+        time_sync=not parsed.no_time_sync,
+    )
+
+
+def transports_for(transport: str) -> list[str]:
+    """python-socketio's `transports` for a transport option."""
+    return {"websocket": ["websocket"], "polling": ["polling"],
+            "upgrade": ["polling", "websocket"]}[transport]

@@ -1,0 +1,129 @@
+"""The run folder: `report.json` (counts and latency figures) and `histograms.json` (raw).
+
+Names in `report.json` are fixed (issue 3): per event type the ledger counts `expected`,
+`delivered`, `missing`, `duplicate`, `out_of_order`, `leaked`, `invalid`, and for each
+latency figure `p50_ms`, `p90_ms`, `p95_ms`, `p99_ms`, `p999_ms`, `max_ms`, `count`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..contract import Event
+from ..ledger import CountsByEvent
+from .context import CONNECT, EMIT_SUFFIX, FANOUT_SUFFIX, LOCATION_ACK, RunContext
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
+    assert ctx.reconciler is not None
+    rec = ctx.reconciler
+    counts = CountsByEvent()
+    counts.add(rec.counts)
+    counts.add(ctx.counts)
+    leaks = [leak.__dict__ for leak in ctx.leaks]
+    connects = ctx.connects
+    failures = dict(ctx.connect_failures)
+    time_sync = ctx.time_sync_supported
+    for worker in ctx.workers.values():
+        counts.add(CountsByEvent.from_dict(worker["counts"]))
+        leaks += worker["leaks"]
+        connects += worker["connects"]
+        for reason, n in worker["connect_failures"].items():
+            failures[reason] = failures.get(reason, 0) + n
+        time_sync = time_sync or worker["time_sync"]
+    ended = time.time()
+    started = ctx.started_at or ended
+    duration = max(ended - started, 1e-9)
+    orders = rec.changes_by_first_event.get(Event.NEW_ORDER, 0)
+    runner = environment.runner
+    users = {name: n for name, n in (getattr(runner, "final_user_classes_count", None)
+                                     or runner.user_classes_count or {}).items()}
+    events: dict[str, Any] = {}
+    for event in Event:
+        entry: dict[str, Any] = counts[event.value].as_dict()
+        entry["trigger_to_delivery"] = ctx.book.summary(event.value)
+        entry["emit_to_delivery"] = ctx.book.summary(event.value + EMIT_SUFFIX)
+        entry["fanout"] = ctx.book.summary(event.value + FANOUT_SUFFIX)
+        events[event.value] = entry
+    for name, c in counts.by_event.items():  # events outside the contract, if any arrived
+        if name not in events:
+            events[name] = c.as_dict()
+    opts = ctx.options
+    return {
+        "run": {
+            "id": opts.run_id,
+            "target": environment.host,
+            "scenario": getattr(environment, "harness_scenario", None),
+            "users": users,
+            "seed": opts.seed,
+            "harness_version": __version__,
+            "started_at": _iso(started),
+            "ended_at": _iso(ended),
+            "duration_s": round(duration, 3),
+            "transport": opts.transport,
+            "tokens": opts.tokens,
+            "requested_order_rate": opts.order_rate,
+            "achieved_order_rate": round(orders / duration, 3),
+            "orders_created": orders,
+            "workers": len(ctx.workers),
+            "event_timeout_s": opts.event_timeout_s,
+        },
+        "events": events,
+        "latency": {CONNECT: ctx.book.summary(CONNECT), LOCATION_ACK: ctx.book.summary(LOCATION_ACK)},
+        "connections": {"attempted": connects + sum(failures.values()), "succeeded": connects,
+                        "failed": failures},
+        "reconnection": {"missed_while_away": rec.away.missed_while_away,
+                         "recovered": rec.away.recovered},
+        "isolation": {"leaked": counts.total().leaked, "samples": leaks[:200],
+                      "unmatched_samples": [list(s) for s in rec.leak_samples]},
+        "clock": {"time_sync": bool(time_sync), "offset_ms": ctx.clock.offset_ms,
+                  "note": None if time_sync else
+                  "the target has no time_sync: only trigger-to-delivery latency is measured"},
+        "missing_samples": [list(m) for m in rec.missing_samples],
+        "late_events": rec.late,
+        "foreign_events": rec.foreign,
+        "latency_clamped": ctx.book.clamped,
+    }
+
+
+def write_report(environment: Any, ctx: RunContext) -> Path:
+    folder = Path(ctx.options.report_dir or Path("reports") / ctx.options.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    report = build_report(environment, ctx)
+    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (folder / "histograms.json").write_text(json.dumps(ctx.book.encoded()) + "\n", encoding="utf-8")
+    print(summary_text(report), flush=True)
+    return folder
+
+
+def summary_text(report: dict[str, Any]) -> str:
+    """A readable end-of-run table."""
+    run = report["run"]
+    lines = [f"run {run['id']} against {run['target']}: {run['duration_s']:.0f} s, "
+             f"{run['orders_created']} orders ({run['achieved_order_rate']}/s"
+             + (f", requested {run['requested_order_rate']}/s" if run["requested_order_rate"] else "")
+             + ")",
+             f"{'event':24} {'expected':>9} {'delivered':>9} {'missing':>7} {'dup':>5} {'ooo':>5} "
+             f"{'leaked':>6} {'invalid':>7} {'p50 ms':>8} {'p99 ms':>8}"]
+    for name, e in report["events"].items():
+        lat = e.get("trigger_to_delivery") or {}
+        p50 = "-" if lat.get("p50_ms") is None else f"{lat['p50_ms']:.1f}"
+        p99 = "-" if lat.get("p99_ms") is None else f"{lat['p99_ms']:.1f}"
+        lines.append(f"{name:24} {e['expected']:>9} {e['delivered']:>9} {e['missing']:>7} "
+                     f"{e['duplicate']:>5} {e['out_of_order']:>5} {e['leaked']:>6} {e['invalid']:>7} "
+                     f"{p50:>8} {p99:>8}")
+    conn = report["connections"]
+    lines.append(f"connections: {conn['succeeded']} of {conn['attempted']}; "
+                 f"connect p99 {report['latency']['connect']['p99_ms']} ms")
+    return "\n".join(lines)

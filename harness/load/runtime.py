@@ -1,0 +1,241 @@
+"""The Locust plugin: wires the harness into Locust's events, in one process or many.
+
+Importing this module (every scenario file does) registers listeners on Locust's event
+hooks: the harness's options on Locust's parser, a `RunContext` per process at `init`,
+records shipped from workers to the master every second, the drain at the end (users stop
+causing changes, the run waits for events in flight), and the report when Locust quits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from .context import RunContext
+from .options import LoadConfigError, add_arguments, from_parsed
+
+log = logging.getLogger("harness")
+
+RECORDS_MSG = "harness_records"
+DRAIN_MSG = "harness_drain"
+DRAINED_MSG = "harness_drained"
+SHIP_EVERY_S = 1.0
+QUIET_S = 1.0
+_CLOCK_EVERY_S = 10.0
+
+
+def context_of(environment: Any) -> RunContext:
+    ctx = getattr(environment, "harness", None)
+    if ctx is None:
+        raise RuntimeError("the harness plugin is not loaded (import harness.load.runtime)")
+    return ctx
+
+
+def process_share(environment: Any) -> tuple[int, int]:
+    """(processes that share the orders, this one's index) for store owners' division of work."""
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        count = int(os.environ.get("HARNESS_WORKERS", "1") or 1)
+        return max(1, count), runner.worker_index % max(1, count)
+    return 1, 0
+
+
+class Pacer:
+    """Open model: a checkout every 1/rate seconds, whatever the server's speed."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._next = time.monotonic()
+        self.started = self._next
+        self.taken = 0
+
+    def wait_turn(self) -> None:
+        self._next += 1.0 / self.rate
+        self.taken += 1
+        delay = self._next - time.monotonic()
+        if delay > 0:
+            gevent.sleep(delay)
+
+
+class _ClockKeeper:
+    """Keeps the process's clock offset fresh through one connected user's socket."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.user: Any = None
+        self.greenlet: gevent.Greenlet | None = None
+
+    def offer(self, user: Any) -> None:
+        if not self.ctx.options.time_sync:
+            self.ctx.time_sync_supported = False
+            return
+        if self.greenlet is None or self.greenlet.dead:
+            self.user = user
+            self.greenlet = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        from ..contract import ClientEvent  # noqa: PLC0415 (kept local: gevent-free imports)
+
+        samples = 0
+        while True:
+            sio = getattr(self.user, "sio", None)
+            if sio is None or not sio.connected:
+                return
+            sent = time.time() * 1000.0
+            try:
+                ack = sio.call(ClientEvent.TIME_SYNC.value, {"clientTime": sent}, timeout=5)
+            except Exception:
+                if self.ctx.time_sync_supported is None:
+                    self.ctx.time_sync_supported = False
+                    log.warning("the target does not answer time_sync: emit-to-delivery "
+                                "latency is not measured, trigger-to-delivery is")
+                return
+            received = time.time() * 1000.0
+            if isinstance(ack, dict) and isinstance(ack.get("serverTime"), (int, float)):
+                self.ctx.clock.add(sent, float(ack["serverTime"]), received)
+                self.ctx.time_sync_supported = True
+            samples += 1
+            gevent.sleep(0.2 if samples < 5 else _CLOCK_EVERY_S)
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any, **_: Any) -> None:
+    add_arguments(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    parsed = environment.parsed_options
+    if parsed is None:  # used as a library without a command line
+        return
+    try:
+        options = from_parsed(parsed)
+    except LoadConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    runner = environment.runner
+    is_worker = isinstance(runner, WorkerRunner)
+    ctx = RunContext(options, fire=environment.events.request.fire, keeps_books=not is_worker)
+    environment.harness = ctx
+    ctx.pacer = None
+    if options.order_rate:
+        share = int(os.environ.get("HARNESS_WORKERS", "1") or 1) if is_worker else 1
+        ctx.pacer = Pacer(options.order_rate / max(1, share))
+    ctx.clock_keeper = _ClockKeeper(ctx)
+    ctx.keep_clock = ctx.clock_keeper.offer
+    _size_user_classes(environment, options, parsed)
+    ctx.run_time = getattr(parsed, "run_time", None)
+    if not is_worker and ctx.run_time:
+        # The harness ends the run itself, so that it can drain first (see `_drain`).
+        parsed.run_time = None
+    if isinstance(runner, MasterRunner):
+        ctx.drained_workers = set()
+        runner.register_message(RECORDS_MSG, lambda env, msg, **kw: _merge(ctx, msg.data))
+        runner.register_message(DRAINED_MSG, lambda env, msg, **kw: ctx.drained_workers.add(msg.node_id))
+    elif is_worker:
+        runner.register_message(DRAIN_MSG, lambda env, msg, **kw: gevent.spawn(_drain_worker, environment))
+        gevent.spawn(_ship_forever, environment)
+    if not is_worker:
+        gevent.spawn(_settle_forever, environment)
+
+
+def _size_user_classes(environment: Any, options: Any, parsed: Any) -> None:
+    from .users import Driver, StoreOwner
+
+    users = int(getattr(parsed, "num_users", 0) or 0)
+    drivers = options.drivers or max(1, math.ceil(users * 0.05))
+    StoreOwner.fixed_count = options.store_owners
+    Driver.fixed_count = drivers
+
+
+def _merge(ctx: RunContext, data: dict[str, Any]) -> None:
+    ctx.keep_books(data["records"])
+    ctx.book.add_delta(data["latency"])
+    ctx.merge_worker(data)
+
+
+def _ship(environment: Any) -> None:
+    ctx = context_of(environment)
+    environment.runner.send_message(RECORDS_MSG, ctx.worker_report())
+
+
+def _ship_forever(environment: Any) -> None:
+    while True:
+        gevent.sleep(SHIP_EVERY_S)
+        _ship(environment)
+
+
+def _settle_forever(environment: Any) -> None:
+    ctx = context_of(environment)
+    while True:
+        gevent.sleep(SHIP_EVERY_S)
+        if not isinstance(environment.runner, MasterRunner):
+            ctx.keep_books(ctx.take_records())
+        assert ctx.reconciler is not None
+        # Workers ship every second: keep one more second of slack before closing books.
+        ctx.reconciler.settle(ctx.now_ms() - 2000.0 * SHIP_EVERY_S)
+
+
+def _wait_quiet(ctx: RunContext, limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and time.monotonic() - ctx.last_event_mono < QUIET_S:
+        gevent.sleep(0.1)
+
+
+def _drain_worker(environment: Any) -> None:
+    ctx = context_of(environment)
+    ctx.draining = True
+    _wait_quiet(ctx, ctx.options.event_timeout_s)
+    _ship(environment)
+    environment.runner.send_message(DRAINED_MSG, None)
+
+
+def drain_and_quit(environment: Any) -> None:
+    """Stop causing changes, wait for events in flight, close the books, quit Locust."""
+    ctx = context_of(environment)
+    runner = environment.runner
+    ctx.draining = True
+    log.info("harness: duration reached; draining events in flight")
+    if isinstance(runner, MasterRunner):
+        expected = {c.id for c in runner.clients.all}
+        runner.send_message(DRAIN_MSG, None)
+        deadline = time.monotonic() + ctx.options.event_timeout_s + 5
+        while time.monotonic() < deadline and not expected <= ctx.drained_workers:
+            gevent.sleep(0.1)
+    else:
+        _wait_quiet(ctx, ctx.options.event_timeout_s)
+    runner.quit()
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_: Any) -> None:
+    ctx = getattr(environment, "harness", None)
+    if ctx is None or isinstance(environment.runner, WorkerRunner):
+        return
+    ctx.started_at = time.time()
+    if ctx.run_time:
+        gevent.spawn_later(ctx.run_time, drain_and_quit, environment)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Any, **_: Any) -> None:
+    ctx = getattr(environment, "harness", None)
+    if ctx is None or isinstance(environment.runner, WorkerRunner):
+        return
+    from .report import write_report
+
+    if not isinstance(environment.runner, MasterRunner):
+        ctx.keep_books(ctx.take_records())
+    assert ctx.reconciler is not None
+    ctx.reconciler.finish()
+    folder = write_report(environment, ctx)
+    print(f"harness: report written to {folder}", flush=True)

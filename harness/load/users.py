@@ -1,0 +1,459 @@
+"""Simulated customers, store owners and drivers, as Locust users.
+
+Each holds a real Socket.IO connection (python-socketio's client; under Locust, its threads
+are greenlets) and an HTTP session (Locust's FastHttpSession, so requests show in Locust's
+statistics). Every received event goes through the process's `RunContext`, which judges it
+and measures it. Users react to events as the real apps do: store owners move orders they
+hear of through `newOrder`, drivers deliver what they hear is assigned to them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+from typing import Any
+
+import gevent
+import socketio
+from faker import Faker
+from gevent.event import Event as GEvent
+from gevent.queue import Empty, Queue
+from locust import FastHttpUser, task
+
+from .. import payloads
+from ..contract import (
+    TERMINAL_STATUSES,
+    BY_OPERATION,
+    ChangeKind,
+    ClientEvent,
+    Event,
+    Operation,
+    OrderType,
+    Role,
+    Status,
+    rooms_for,
+)
+from .context import CONNECT, LOCATION_ACK, RunContext, Trigger
+from .identity import Identity, mint
+from .options import transports_for
+from .runtime import context_of, process_share
+
+_DRIVER_CACHE_S = 20.0
+
+
+class HttpRefused(Exception):
+    """A request the server answered with an unexpected status (recorded as a failure)."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+
+
+class OrderAppUser(FastHttpUser):
+    """A user of the ordering app: an identity, an HTTP session and one socket."""
+
+    abstract = True
+    role: Role = Role.CUSTOMER
+    _serial = 0
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        OrderAppUser._serial += 1
+        self.ctx: RunContext = context_of(environment)
+        opts = self.ctx.options
+        self.serial = OrderAppUser._serial
+        self.rng = random.Random(f"{opts.seed}/{self.ctx.process}/{self.serial}")
+        self.fake = Faker()
+        self.fake.seed_instance(self.rng.getrandbits(32))
+        self.insecure = not opts.verify_tls
+        self.identity = self._identity(self.role)
+        self.sio: socketio.Client | None = None
+        self.ledger = self.ctx.new_socket(self.role, None)
+        self._since_ms: float | None = None
+
+    # --- identity and HTTP -------------------------------------------------------------------
+
+    def _identity(self, role: Role) -> Identity:
+        opts = self.ctx.options
+        name = f"{self.fake.name()} [{opts.run_id}]"
+        email = f"rh-{opts.run_id}-{role.value}-{self.ctx.process}-{self.serial}@example.test".lower()
+        ident = Identity(role, name, email, password=self.fake.password(length=16))
+        ident.renew = self._mint if opts.tokens == "mint" and role is not Role.DRIVER else self._login
+        return ident
+
+    def _mint(self, ident: Identity) -> None:
+        assert self.ctx.options.jwt_secret is not None
+        sub = ident.user_id or f"rh-{self.ctx.options.run_id}-{self.ctx.process}-{self.serial}"
+        ident.accept(mint(self.ctx.options.jwt_secret, sub, ident.role, ident.name), sub)
+
+    def _login(self, ident: Identity) -> None:
+        if ident.user_id is None:
+            body = {"name": ident.name, "email": ident.email, "password": ident.password,
+                    "role": ident.role.value}
+            answer = self.call(Operation.REGISTER, json=body, auth=False)
+        else:
+            answer = self.call(Operation.LOGIN, auth=False,
+                               json={"email": ident.email, "password": ident.password})
+        ident.accept(answer["token"], str(answer["user"]["id"]))
+
+    def call(self, operation: Operation, *, json: Any = None, auth: bool = True,
+             expect: tuple[int, ...] = (), name: str | None = None, **path: str) -> dict[str, Any]:
+        """One API call; raises HttpRefused for an answer that is not 2xx or in `expect`."""
+        ep = BY_OPERATION[operation]
+        headers = {"Authorization": f"Bearer {self.identity.current_token()}"} if auth else {}
+        with self.client.request(ep.method, ep.url_path(**path), json=json, headers=headers,
+                                 name=name or ep.operation.value, catch_response=True) as resp:
+            status = resp.status_code or 0
+            try:
+                body = resp.json()
+            except Exception:
+                body = resp.text
+            if status // 100 == 2 or status in expect:
+                resp.success()
+                if status // 100 != 2:
+                    raise HttpRefused(status, body)
+                return body
+            resp.failure(f"HTTP {status}: {str(body)[:200]}")
+            raise HttpRefused(status, body)
+
+    # --- the socket -----------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self.identity.current_token()
+        self.ledger.user_id = self.identity.user_id
+        self.connect()
+
+    def on_stop(self) -> None:
+        if self.sio is not None and self.sio.connected:
+            self.sio.disconnect()
+
+    def connect(self) -> None:
+        opts = self.ctx.options
+        sio = socketio.Client(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=5,
+                              ssl_verify=opts.verify_tls, logger=False, engineio_logger=False)
+        sio.on("connect", self._on_connect)
+        sio.on("disconnect", self._on_disconnect)
+        sio.on("*", self._on_any)
+        self.sio = sio
+        started = time.monotonic()
+        try:
+            sio.connect(self.host, auth=lambda: {"token": self.identity.current_token()},
+                        transports=transports_for(opts.transport),
+                        socketio_path=opts.socketio_path, wait_timeout=10)
+        except socketio.exceptions.ConnectionError as exc:
+            self.ctx.connect_failed(str(exc) or "connection error")
+            self.ctx.figure(CONNECT, (time.monotonic() - started) * 1000.0, "connect")
+            raise
+        self.ctx.figure(CONNECT, (time.monotonic() - started) * 1000.0, "connect")
+        self.ctx.keep_clock(self)
+
+    def _rooms(self) -> tuple[str, ...]:
+        assert self.identity.user_id is not None
+        return rooms_for(self.role, self.identity.user_id)
+
+    def _on_connect(self) -> None:
+        self._since_ms = self.ctx.now_ms()
+        self.ctx.connected(self.ledger, self._rooms(), self._since_ms)
+
+    def _on_disconnect(self, reason: Any = None) -> None:
+        if self._since_ms is not None:
+            self.ctx.disconnected(self.ledger, self._rooms(), self._since_ms)
+            self._since_ms = None
+
+    def _on_any(self, event: str, data: Any = None) -> None:
+        self.ctx.received(self.ledger, event, data)
+        if isinstance(data, dict):
+            self.on_event(event, data)
+
+    def on_event(self, event: str, data: dict[str, Any]) -> None:
+        """React to an event (runs in its own greenlet: keep it short)."""
+
+    def think(self) -> None:
+        low, high = self.ctx.options.think_s
+        gevent.sleep(self.rng.uniform(low, high))
+
+    def change(self, operation: Operation, kind: ChangeKind, *, json: Any = None,
+               expect: tuple[int, ...] = (), name: str | None = None, **path: str) -> dict[str, Any]:
+        """Cause a change through the API and tell the ledger what it must send."""
+        trigger: Trigger = self.ctx.trigger()
+        answer = self.call(operation, json=json, expect=expect, name=name, **path)
+        order = answer["order"]
+        self.ctx.caused(order, kind, trigger)
+        return answer
+
+    def wait(self) -> None:
+        """Idle while the run drains, so no user causes a change then."""
+        gevent.sleep(0.2)
+
+
+class Customer(OrderAppUser):
+    """Checks out (card, saved method or as a guest) and follows each order to its end."""
+
+    role = Role.CUSTOMER
+    weight = 10
+    guest_share = 0.1
+    follow_timeout_s = 120.0
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self._done: dict[str, GEvent] = {}
+
+    def on_event(self, event: str, data: dict[str, Any]) -> None:
+        if event == Event.CUSTOMER_ORDER_UPDATE and data.get("status") in TERMINAL_STATUSES:
+            done = self._done.get(str(data.get("orderId")))
+            if done is not None:
+                done.set()
+
+    def _body(self) -> dict[str, Any]:
+        order_type = OrderType.DELIVERY if self.rng.random() < 0.7 else OrderType.PICKUP
+        items = [{"productId": f"sku-{self.rng.randrange(1000)}", "name": self.fake.word().title(),
+                  "quantity": self.rng.randint(1, 4), "unitPrice": round(self.rng.uniform(1, 40), 2)}
+                 for _ in range(self.rng.randint(1, 4))]
+        payment = (payloads.card_payment() if self.rng.random() < 0.5
+                   else payloads.saved_payment(f"pm_{self.ctx.options.run_id}"))
+        body: dict[str, Any] = {"items": items, "orderType": order_type.value, "payment": payment}
+        if order_type is OrderType.DELIVERY:
+            body["deliveryAddress"] = {"street": self.fake.street_address(), "city": self.fake.city(),
+                                       "postalCode": self.fake.postcode()[:20],
+                                       "lat": round(52.4 + self.rng.random() * 0.2, 6),
+                                       "lng": round(13.3 + self.rng.random() * 0.2, 6)}
+        return body
+
+    @task
+    def place_and_follow(self) -> None:
+        if self.ctx.draining:
+            return self.wait()
+        if self.ctx.pacer is not None:
+            self.ctx.pacer.wait_turn()
+            if self.ctx.draining:
+                return
+        if self.rng.random() < self.guest_share:
+            return self._guest_order()
+        answer = self.change(Operation.CHECKOUT, ChangeKind.CREATED, json=self._body())
+        order_id = answer["order"]["id"]
+        if self.ctx.pacer is not None:
+            return  # open model: the next checkout is due on schedule, not when this one ends
+        self._follow(order_id)
+        self.think()
+
+    def _follow(self, order_id: str) -> None:
+        done = self._done.setdefault(order_id, GEvent())
+        deadline = time.monotonic() + self.follow_timeout_s
+        while not done.wait(0.5) and time.monotonic() < deadline and not self.ctx.draining:
+            pass
+        self._done.pop(order_id, None)
+
+    def _guest_order(self) -> None:
+        """A guest checks out, gets a token with the order, and follows it on a socket of its own."""
+        body = self._body()
+        body["guest"] = {"name": f"{self.fake.name()} [{self.ctx.options.run_id}]",
+                         "email": f"rh-{self.ctx.options.run_id}-guest-{self.rng.getrandbits(40):x}@example.test",
+                         "phone": self.fake.phone_number()[:40] or "+1 555 0100"}
+        trigger = self.ctx.trigger()
+        answer = self.call(Operation.GUEST_CHECKOUT, json=body, auth=False)
+        self.ctx.caused(answer["order"], ChangeKind.CREATED, trigger)
+        guest = GuestSocket(self, answer["token"], answer["order"]["customerId"])
+        try:
+            guest.open()
+            if self.ctx.pacer is None:
+                self._done[answer["order"]["id"]] = guest.done
+                self._follow(answer["order"]["id"])
+        finally:
+            if self.ctx.pacer is None:
+                guest.close()
+            else:
+                gevent.spawn_later(self.follow_timeout_s, guest.close)
+
+
+class GuestSocket:
+    """The socket a guest opens with the token its checkout returned."""
+
+    def __init__(self, owner: Customer, token: str, customer_id: str) -> None:
+        self.ctx = owner.ctx
+        self.owner = owner
+        self.token = token
+        self.rooms = rooms_for(Role.CUSTOMER, customer_id)
+        self.ledger = self.ctx.new_socket(Role.CUSTOMER, customer_id)
+        self.done = GEvent()
+        self.sio = socketio.Client(reconnection=True, logger=False, engineio_logger=False,
+                                   ssl_verify=self.ctx.options.verify_tls)
+        self._since: float | None = None
+        self.sio.on("connect", self._connected)
+        self.sio.on("disconnect", self._disconnected)
+        self.sio.on("*", self._any)
+
+    def _connected(self) -> None:
+        self._since = self.ctx.now_ms()
+        self.ctx.connected(self.ledger, self.rooms, self._since)
+
+    def _disconnected(self, reason: Any = None) -> None:
+        if self._since is not None:
+            self.ctx.disconnected(self.ledger, self.rooms, self._since)
+            self._since = None
+
+    def _any(self, event: str, data: Any = None) -> None:
+        self.ctx.received(self.ledger, event, data)
+        if (event == Event.CUSTOMER_ORDER_UPDATE and isinstance(data, dict)
+                and data.get("status") in TERMINAL_STATUSES):
+            self.done.set()
+
+    def open(self) -> None:
+        opts = self.ctx.options
+        started = time.monotonic()
+        try:
+            self.sio.connect(self.owner.host, auth={"token": self.token},
+                             transports=transports_for(opts.transport),
+                             socketio_path=opts.socketio_path, wait_timeout=10)
+        except socketio.exceptions.ConnectionError as exc:
+            self.ctx.connect_failed(str(exc) or "connection error")
+            raise
+        finally:
+            self.ctx.figure(CONNECT, (time.monotonic() - started) * 1000.0, "connect")
+
+    def close(self) -> None:
+        if self.sio.connected:
+            self.sio.disconnect()
+
+
+class StoreOwner(OrderAppUser):
+    """Hears of every order through `newOrder`; moves its share of them to ready, and
+    assigns delivery orders to one of the run's drivers."""
+
+    role = Role.STORE_OWNER
+    fixed_count = 5
+    _local: list["StoreOwner"] = []
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.work: Queue[dict[str, Any]] = Queue()
+        self._drivers: list[str] = []
+        self._drivers_at = 0.0
+        StoreOwner._local.append(self)
+
+    def on_stop(self) -> None:
+        if self in StoreOwner._local:
+            StoreOwner._local.remove(self)
+        super().on_stop()
+
+    def _mine(self, order_id: str) -> bool:
+        """One owner acts on each order: its process by hash, then an owner within it."""
+        share, index = process_share(self.environment)
+        h = zlib.crc32(order_id.encode())
+        if h % share != index:
+            return False
+        local = StoreOwner._local
+        return bool(local) and local[(h // share) % len(local)] is self
+
+    def on_event(self, event: str, data: dict[str, Any]) -> None:
+        if event == Event.NEW_ORDER and isinstance(data.get("order"), dict):
+            if self._mine(str(data.get("orderId"))):
+                self.work.put(data["order"])
+
+    @task
+    def move_orders(self) -> None:
+        try:
+            order = self.work.get(timeout=1.0)
+        except Empty:
+            return
+        order_type = OrderType(order["orderType"])
+        ready = Status.READY_FOR_DELIVERY if order_type is OrderType.DELIVERY else Status.READY_FOR_PICKUP
+        for target in (Status.PROCESSING, ready):
+            self.think()
+            if self.ctx.draining:
+                return
+            answer = self._move(order["id"], target)
+            if answer is None:
+                return
+        self.think()
+        if self.ctx.draining:
+            return
+        if order_type is OrderType.PICKUP:
+            self._move(order["id"], Status.DELIVERED)
+            return
+        driver = self._pick_driver()
+        if driver is None:
+            return
+        try:
+            self.change(Operation.ASSIGN_DRIVER, ChangeKind.STATUS, json={"driverId": driver},
+                        expect=(409,), name="assignDriver", order_id=order["id"])
+        except HttpRefused:
+            return
+
+    def _move(self, order_id: str, target: Status) -> dict[str, Any] | None:
+        try:
+            return self.change(Operation.UPDATE_STATUS, ChangeKind.STATUS, json={"status": target.value},
+                               expect=(409,), name=f"status:{target.value}", order_id=order_id)
+        except HttpRefused:
+            return None  # another process's owner moved it first (409): not a failure
+
+    def _pick_driver(self) -> str | None:
+        if time.monotonic() - self._drivers_at > _DRIVER_CACHE_S or not self._drivers:
+            drivers = self.call(Operation.LIST_DRIVERS)["drivers"]
+            tag = f"[{self.ctx.options.run_id}]"
+            self._drivers = [d["id"] for d in drivers if tag in d.get("name", "")]
+            self._drivers_at = time.monotonic()
+        return self.rng.choice(self._drivers) if self._drivers else None
+
+
+class Driver(OrderAppUser):
+    """Picks up what is assigned to it, reports its location on the way, and delivers."""
+
+    role = Role.DRIVER
+    fixed_count = 1
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.work: Queue[dict[str, Any]] = Queue()
+
+    def on_event(self, event: str, data: dict[str, Any]) -> None:
+        if event == Event.ORDER_STATUS_UPDATED and data.get("status") == Status.DRIVER_ASSIGNED:
+            self.work.put(data)
+
+    @task
+    def deliver(self) -> None:
+        try:
+            assigned = self.work.get(timeout=1.0)
+        except Empty:
+            return
+        order = {"id": assigned["orderId"], "customerId": assigned["customerId"],
+                 "orderType": OrderType.DELIVERY.value, "status": assigned["status"],
+                 "driverId": self.identity.user_id, "version": assigned["version"]}
+        seq = [0]
+        for target in (Status.PICKED_UP, Status.IN_TRANSIT, Status.DELIVERED):
+            self._travel(order, seq)
+            if self.ctx.draining:
+                return
+            try:
+                order = self.change(Operation.UPDATE_STATUS, ChangeKind.STATUS,
+                                    json={"status": target.value}, name=f"status:{target.value}",
+                                    order_id=order["id"])["order"]
+            except HttpRefused:
+                return
+
+    def _travel(self, order: dict[str, Any], seq: list[int]) -> None:
+        """Think time on the road, reporting the location at the set rate."""
+        low, high = self.ctx.options.think_s
+        leg = self.rng.uniform(low, high)
+        period = 1.0 / self.ctx.options.location_rate_hz
+        end = time.monotonic() + leg
+        while time.monotonic() < end and not self.ctx.draining:
+            gevent.sleep(min(period, max(0.0, end - time.monotonic())))
+            if order["status"] in (Status.DRIVER_ASSIGNED, Status.PICKED_UP, Status.IN_TRANSIT):
+                self._report_location(order, seq)
+
+    def _report_location(self, order: dict[str, Any], seq: list[int]) -> None:
+        seq[0] += 1
+        lat = round(52.5 + seq[0] * 1e-4, 6)
+        lng = round(13.4 + (zlib.crc32(order["id"].encode()) % 1000) * 1e-5, 6)
+        assert self.sio is not None
+        trigger = self.ctx.trigger()
+        try:
+            ack = self.sio.call(ClientEvent.DRIVER_LOCATION.value,
+                                {"orderId": order["id"], "lat": lat, "lng": lng}, timeout=10)
+        except socketio.exceptions.TimeoutError:
+            self.ctx.figure(LOCATION_ACK, 10_000.0, "ack")
+            return
+        self.ctx.figure(LOCATION_ACK, (time.monotonic() - trigger.mono) * 1000.0, "ack")
+        if isinstance(ack, dict) and ack.get("ok") is True:
+            self.ctx.caused(order, ChangeKind.LOCATION, trigger, location=(lat, lng))

@@ -1,0 +1,1 @@
+"""Locust scenario files over `harness.load` (installed with the package)."""
