@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from .commands import load
+
 EXIT_CONFIG = 2
 
 
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     contract.add_argument("action", choices=["export"])
     contract.add_argument("--out", default="docs", help="directory to write to (default docs/)")
     contract.set_defaults(func=_contract)
+    load.add_parser(sub)
     return parser
 
 

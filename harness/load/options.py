@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..runs import new_run_id
+
 TRANSPORTS = ("websocket", "polling", "upgrade")
 TOKEN_MODES = ("register", "mint")
 
@@ -63,13 +65,6 @@ def add_arguments(parser: Any) -> None:
     g.add_argument("--report-dir", default=None, help="folder for this run's report")
     g.add_argument("--no-time-sync", action="store_true",
                    help="do not call time_sync (the target lacks it)")
-
-
-def new_run_id() -> str:
-    """Sortable and unique: UTC time plus a random suffix."""
-    import time
-
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
 def _think(spec: str) -> tuple[float, float]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..runs import run_folder
 from ..contract import Event
 from ..ledger import CountsByEvent
 from .context import CONNECT, EMIT_SUFFIX, FANOUT_SUFFIX, LOCATION_ACK, RunContext
@@ -98,7 +99,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
 
 
 def write_report(environment: Any, ctx: RunContext) -> Path:
-    folder = Path(ctx.options.report_dir or Path("reports") / ctx.options.run_id)
+    folder = run_folder(ctx.options.run_id, ctx.options.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     report = build_report(environment, ctx)
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -139,10 +139,10 @@ def _on_init(environment: Any, **_: Any) -> None:
         parsed.run_time = None
     if isinstance(runner, MasterRunner):
         ctx.drained_workers = set()
-        runner.register_message(RECORDS_MSG, lambda env, msg, **kw: _merge(ctx, msg.data))
-        runner.register_message(DRAINED_MSG, lambda env, msg, **kw: ctx.drained_workers.add(msg.node_id))
+        runner.register_message(RECORDS_MSG, lambda environment, msg, **kw: _merge(ctx, msg.data))
+        runner.register_message(DRAINED_MSG, lambda environment, msg, **kw: ctx.drained_workers.add(msg.node_id))
     elif is_worker:
-        runner.register_message(DRAIN_MSG, lambda env, msg, **kw: gevent.spawn(_drain_worker, environment))
+        runner.register_message(DRAIN_MSG, lambda environment, msg, **kw: gevent.spawn(_drain_worker, environment))
         gevent.spawn(_ship_forever, environment)
     if not is_worker:
         gevent.spawn(_settle_forever, environment)

@@ -1,0 +1,1 @@
+"""The `harness` subcommands that need more than a few lines (none imports Locust)."""

@@ -1,0 +1,146 @@
+"""`harness load`: check the configuration and the target, then run Locust headless.
+
+Locust runs in a child process (importing Locust patches the whole process with gevent,
+and this command must stay a plain process that can report and exit cleanly). With
+`--workers K` it is a Locust master and K local workers (`--processes K`), merged exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from ..contract import BY_OPERATION, Operation
+from ..runs import new_run_id, run_folder
+
+SCENARIOS = ("lifecycle", "reconnect", "isolation", "mixed")
+EXIT_CONFIG = 2
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+class LoadSetupError(ValueError):
+    """The run cannot start: one line on stderr, exit code 2."""
+
+
+def parse_duration(text: str) -> int:
+    """Locust's forms (`60s`, `2m`, `1h30m`) or bare seconds, to seconds."""
+    text = text.strip()
+    if text.isdigit():
+        seconds = int(text)
+    else:
+        match = _DURATION.fullmatch(text)
+        if not text or match is None:
+            raise LoadSetupError(f"--duration {text!r}: use seconds or forms like 60s, 2m, 1h30m")
+        h, m, s = (int(g) if g else 0 for g in match.groups())
+        seconds = h * 3600 + m * 60 + s
+    if seconds <= 0:
+        raise LoadSetupError("--duration must be more than zero")
+    return seconds
+
+
+def scenario_file(name: str) -> Path:
+    spec = importlib.util.find_spec("scenarios")
+    if spec is None or not spec.submodule_search_locations:
+        raise LoadSetupError("the scenarios package is not installed with this harness")
+    path = Path(list(spec.submodule_search_locations)[0]) / f"{name}.py"
+    if not path.is_file():
+        raise LoadSetupError(f"--scenario {name}: not available in this version")
+    return path
+
+
+def check_target(url: str, verify: bool) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise LoadSetupError(f"--target {url!r}: give a URL like http://host:port")
+    health = BY_OPERATION[Operation.HEALTH].path
+    try:
+        httpx.get(url.rstrip("/") + health, timeout=5.0, verify=verify)
+    except httpx.HTTPError as exc:
+        raise LoadSetupError(f"target {url} is unreachable: {exc.__class__.__name__}: {exc}") from None
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("load", help="run a load test against a target")
+    p.add_argument("--target", required=True, help="base URL of the server under test")
+    p.add_argument("--users", type=int, default=100, help="users of all roles (default 100)")
+    p.add_argument("--spawn-rate", type=float, default=None, help="users started per second "
+                   "(default: all within 10 s)")
+    p.add_argument("--duration", default="60s", help="60s, 2m, 1h30m or bare seconds (default 60s)")
+    p.add_argument("--scenario", default="mixed", choices=SCENARIOS)
+    p.add_argument("--workers", type=int, default=0,
+                   help="local Locust worker processes under a master (default 0: one process)")
+    p.add_argument("--report-dir", default=None, help="run folder (default reports/<run-id>)")
+    p.add_argument("--run-id", default=None, help="id of this run (default: generated)")
+    p.add_argument("--seed", type=int, default=None, help="makes the users' data reproducible")
+    p.add_argument("--store-owners", type=int, default=5)
+    p.add_argument("--drivers", type=int, default=None)
+    p.add_argument("--transport", default="websocket", choices=("websocket", "polling", "upgrade"))
+    p.add_argument("--socketio-path", default="/socket.io/")
+    p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    p.add_argument("--tokens", default="register", choices=("register", "mint"))
+    p.add_argument("--jwt-secret", default=None)
+    p.add_argument("--order-rate", type=float, default=None, help="orders/s, open model")
+    p.add_argument("--think-time", default="0.5-2", help="seconds between a user's steps, MIN-MAX")
+    p.add_argument("--location-rate", type=float, default=1.0)
+    p.add_argument("--event-timeout", type=float, default=10.0)
+    p.add_argument("--no-time-sync", action="store_true")
+    p.set_defaults(func=run)
+
+
+def locust_command(args: argparse.Namespace, scenario: Path, run_id: str, report_dir: str,
+                   seconds: int) -> list[str]:
+    spawn_rate = args.spawn_rate or max(1.0, args.users / 10.0)
+    cmd = [sys.executable, "-m", "locust", "-f", str(scenario), "--headless",
+           "-u", str(args.users), "-r", str(spawn_rate), "-t", f"{seconds}s",
+           "--host", args.target, "--run-id", run_id, "--report-dir", report_dir,
+           "--store-owners", str(args.store_owners), "--transport", args.transport,
+           "--socketio-path", args.socketio_path, "--tokens", args.tokens,
+           "--think-time", args.think_time, "--location-rate", str(args.location_rate),
+           "--event-timeout", str(args.event_timeout), "--only-summary"]
+    for flag, value in (("--seed", args.seed), ("--drivers", args.drivers),
+                        ("--jwt-secret", args.jwt_secret), ("--order-rate", args.order_rate)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    if args.insecure:
+        cmd.append("--insecure")
+    if args.no_time_sync:
+        cmd.append("--no-time-sync")
+    if args.workers:
+        cmd += ["--processes", str(args.workers)]
+    return cmd
+
+
+def run(args: argparse.Namespace, rest: list[str]) -> int:
+    try:
+        seconds = parse_duration(args.duration)
+        if args.users < 1:
+            raise LoadSetupError("--users must be at least 1")
+        if args.workers < 0:
+            raise LoadSetupError("--workers must be 0 or more")
+        if args.workers and args.workers > args.store_owners:
+            raise LoadSetupError("--workers may not exceed --store-owners (each worker needs one)")
+        if args.store_owners + (args.drivers or 1) >= args.users:
+            raise LoadSetupError("--users must exceed store owners plus drivers (the rest are customers)")
+        if args.tokens == "mint" and not args.jwt_secret:
+            raise LoadSetupError("--tokens mint needs --jwt-secret")
+        scenario = scenario_file(args.scenario)
+        check_target(args.target, verify=not args.insecure)
+    except LoadSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    run_id = args.run_id or new_run_id()
+    report_dir = str(run_folder(run_id, args.report_dir))
+    env = dict(os.environ, HARNESS_WORKERS=str(max(1, args.workers)), HARNESS_SCENARIO=args.scenario)
+    print(f"harness: run {run_id}: {args.users} users against {args.target} for {seconds} s "
+          f"({args.scenario}{f', {args.workers} workers' if args.workers else ''}); "
+          f"report in {report_dir}", flush=True)
+    proc = subprocess.run(locust_command(args, scenario, run_id, report_dir, seconds), env=env)
+    return proc.returncode
