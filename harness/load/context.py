@@ -76,6 +76,12 @@ class RunContext:
         self.run_time: float | None = None
         self.started_at: float | None = None
         self.drained_workers: set[str] = set()
+        #: Ids of this process's users by role: the adversarial users aim at them.
+        self.known_users: dict[Role, list[str]] = {role: [] for role in Role}
+        #: Room-joining attempts and bad-token connects made by adversarial users.
+        self.isolation: dict[str, int] = {"join_attempts": 0, "bad_token_attempts": 0,
+                                          "bad_tokens_accepted": 0}
+        self.bad_tokens_accepted: list[str] = []
         #: The latest cumulative report of each worker process (master only).
         self.workers: dict[str, dict[str, Any]] = {}
         self._fire = fire
@@ -117,6 +123,10 @@ class RunContext:
 
     def disconnected(self, ledger: SocketLedger, rooms: tuple[str, ...], since_ms: float) -> None:
         self._presence.append(Presence(ledger.socket_id, rooms, since_ms, self.now_ms()))
+
+    def register_user(self, role: Role, user_id: str | None) -> None:
+        if user_id is not None and len(self.known_users[role]) < 10_000:
+            self.known_users[role].append(user_id)
 
     def connect_failed(self, reason: str) -> None:
         self.connect_failures[reason] = self.connect_failures.get(reason, 0) + 1
@@ -225,6 +235,8 @@ class RunContext:
             "time_sync": self.time_sync_supported,
             "offset_ms": self.clock.offset_ms,
             "orders_paced": self.pacer.taken if self.pacer is not None else None,
+            "isolation": dict(self.isolation),
+            "bad_tokens_accepted": list(self.bad_tokens_accepted[:50]),
         }
 
     def merge_worker(self, report: dict[str, Any]) -> None:

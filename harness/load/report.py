@@ -36,7 +36,12 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
     connects = ctx.connects
     failures = dict(ctx.connect_failures)
     time_sync = ctx.time_sync_supported
+    isolation = dict(ctx.isolation)
+    accepted = list(ctx.bad_tokens_accepted)
     for worker in ctx.workers.values():
+        for name, n in worker.get("isolation", {}).items():
+            isolation[name] = isolation.get(name, 0) + n
+        accepted += worker.get("bad_tokens_accepted", [])
         counts.add(CountsByEvent.from_dict(worker["counts"]))
         leaks += worker["leaks"]
         connects += worker["connects"]
@@ -86,7 +91,8 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
                         "failed": failures},
         "reconnection": {"missed_while_away": rec.away.missed_while_away,
                          "recovered": rec.away.recovered},
-        "isolation": {"leaked": counts.total().leaked, "samples": leaks[:200],
+        "isolation": {"leaked": counts.total().leaked, **isolation,
+                      "bad_tokens_accepted_kinds": sorted(set(accepted)), "samples": leaks[:200],
                       "unmatched_samples": [list(s) for s in rec.leak_samples]},
         "clock": {"time_sync": bool(time_sync), "offset_ms": ctx.clock.offset_ms,
                   "note": None if time_sync else

@@ -122,6 +122,7 @@ class OrderAppUser(FastHttpUser):
     def on_start(self) -> None:
         self.identity.current_token()
         self.ledger.user_id = self.identity.user_id
+        self.ctx.register_user(self.role, self.identity.user_id)
         self.connect()
 
     def on_stop(self) -> None:

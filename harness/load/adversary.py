@@ -1,0 +1,124 @@
+"""Adversarial users: they try to get into other users' rooms, and to connect with bad tokens.
+
+A conforming server ignores every room-joining event (contract section 3) and refuses every
+bad token (section 2), so anything these users receive beyond their own (they place no
+orders: nothing is theirs) is a leak, caught by their socket's ledger and reported with the
+room it must have come through.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import gevent
+import socketio
+from locust import task
+
+from ..contract import ROOM_JOIN_ATTEMPTS, STORE_OWNERS_ROOM, Role, customer_room, driver_room
+from .identity import mint
+from .options import transports_for
+from .users import OrderAppUser
+
+#: Wrong on purpose: never the target's secret.
+_FORGED_SECRET = "not-the-servers-secret-0123456789abcdef"
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def bad_tokens(secret: str | None) -> list[tuple[str, str | None]]:
+    """(name, token) pairs a server must refuse; with the secret, the ones that need signing."""
+    now = int(time.time())
+    claims = {"sub": "intruder", "role": Role.STORE_OWNER.value, "name": "x", "iat": now,
+              "exp": now + 600}
+    tokens: list[tuple[str, str | None]] = [
+        ("missing", None),
+        ("garbage", "not-a-jwt"),
+        ("forged signature", mint(_FORGED_SECRET, "intruder", Role.STORE_OWNER, "x")),
+        ("alg none", f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."),
+    ]
+    if secret:
+        import jwt
+
+        tokens += [
+            ("expired", jwt.encode({**claims, "exp": now - 60}, secret, algorithm="HS256")),
+            ("missing exp", jwt.encode({k: v for k, v in claims.items() if k != "exp"}, secret,
+                                       algorithm="HS256")),
+            ("unknown role", jwt.encode({**claims, "role": "admin"}, secret, algorithm="HS256")),
+        ]
+    return tokens
+
+
+class _Adversary(OrderAppUser):
+    abstract = True
+    weight = 1
+    #: How long a socket that connected with a bad token is kept listening.
+    listen_s = 3.0
+
+    def _identity(self, role: Role) -> Any:
+        ident = super()._identity(role)
+        # Still carries the run id, but not as "[<run id>]": store owners assign orders only
+        # to drivers named that way, and an adversary must never be given one.
+        ident.name = ident.name.replace(f"[{self.ctx.options.run_id}]",
+                                        f"[{self.ctx.options.run_id}/adversary]")
+        return ident
+
+    def _targets(self) -> list[str]:
+        """Rooms and raw ids of other users of this process, and the store owners' room."""
+        known = self.ctx.known_users
+        others = [u for role in Role for u in known[role] if u != self.identity.user_id]
+        picks = [others[self.rng.randrange(len(others))] for _ in range(min(3, len(others)))]
+        rooms = [STORE_OWNERS_ROOM]
+        for uid in picks:
+            rooms += [customer_room(uid), driver_room(uid), uid]
+        return rooms
+
+    @task(5)
+    def try_to_join(self) -> None:
+        if self.sio is None or not self.sio.connected:
+            return self.think()
+        for room in self._targets():
+            for event in ROOM_JOIN_ATTEMPTS:
+                for payload in (room, {"room": room}):
+                    try:
+                        self.sio.emit(event, payload)
+                    except socketio.exceptions.SocketIOError:
+                        return
+                    self.ctx.isolation["join_attempts"] += 1
+        self.think()
+
+    @task(1)
+    def try_bad_tokens(self) -> None:
+        for name, token in bad_tokens(self.ctx.options.jwt_secret):
+            self._bad_connect(name, token)
+        self.think()
+
+    def _bad_connect(self, name: str, token: str | None) -> None:
+        self.ctx.isolation["bad_token_attempts"] += 1
+        ledger = self.ctx.new_socket(None, None)  # this socket must receive nothing at all
+        sio = socketio.Client(reconnection=False, logger=False, engineio_logger=False,
+                              ssl_verify=self.ctx.options.verify_tls)
+        sio.on("*", lambda event, data=None: self.ctx.received(ledger, event, data))
+        opts = self.ctx.options
+        try:
+            sio.connect(self.host, auth={"token": token} if token is not None else None,
+                        transports=transports_for(opts.transport),
+                        socketio_path=opts.socketio_path, wait_timeout=5)
+        except socketio.exceptions.ConnectionError:
+            return  # refused, as it must be
+        self.ctx.isolation["bad_tokens_accepted"] += 1
+        self.ctx.bad_tokens_accepted.append(name)
+        gevent.sleep(self.listen_s)
+        sio.disconnect()
+
+
+class AdversarialCustomer(_Adversary):
+    role = Role.CUSTOMER
+
+
+class AdversarialDriver(_Adversary):
+    role = Role.DRIVER
