@@ -29,6 +29,7 @@ from ..ledger import (
     SocketLedger,
     change_record,
 )
+from .health import GeneratorHealth
 from .options import LoadOptions
 
 #: Figure names beside the per-event ones (thresholds use them: issue 4).
@@ -82,6 +83,7 @@ class RunContext:
         self.isolation: dict[str, int] = {"join_attempts": 0, "bad_token_attempts": 0,
                                           "bad_tokens_accepted": 0}
         self.bad_tokens_accepted: list[str] = []
+        self.health = GeneratorHealth()
         #: The latest cumulative report of each worker process (master only).
         self.workers: dict[str, dict[str, Any]] = {}
         self._fire = fire
@@ -237,6 +239,7 @@ class RunContext:
             "orders_paced": self.pacer.taken if self.pacer is not None else None,
             "isolation": dict(self.isolation),
             "bad_tokens_accepted": list(self.bad_tokens_accepted[:50]),
+            "generator": self.health.summary(self.process),
         }
 
     def merge_worker(self, report: dict[str, Any]) -> None:

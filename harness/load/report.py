@@ -17,6 +17,7 @@ from .. import __version__
 from ..runs import run_folder
 from ..contract import Event
 from ..ledger import CountsByEvent
+from .health import verdict as health_verdict
 from .context import CONNECT, EMIT_SUFFIX, FANOUT_SUFFIX, LOCATION_ACK, RunContext
 
 
@@ -98,6 +99,9 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
                   "note": None if time_sync else
                   "the target has no time_sync: only trigger-to-delivery latency is measured"},
         "missing_samples": [list(m) for m in rec.missing_samples],
+        "generator": health_verdict(
+            ([ctx.health.summary(ctx.process)] if not ctx.workers else [])
+            + [w["generator"] for w in ctx.workers.values() if "generator" in w]),
         "late_events": rec.late,
         "foreign_events": rec.foreign,
         "latency_clamped": ctx.book.clamped,
@@ -133,4 +137,6 @@ def summary_text(report: dict[str, Any]) -> str:
     conn = report["connections"]
     lines.append(f"connections: {conn['succeeded']} of {conn['attempted']}; "
                  f"connect p99 {report['latency']['connect']['p99_ms']} ms")
+    if report["generator"]["latency_suspect"]:
+        lines.append("WARNING: " + report["generator"]["note"])
     return "\n".join(lines)

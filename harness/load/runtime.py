@@ -146,6 +146,8 @@ def _on_init(environment: Any, **_: Any) -> None:
         gevent.spawn(_ship_forever, environment)
     if not is_worker:
         gevent.spawn(_settle_forever, environment)
+    if not isinstance(runner, MasterRunner):  # the master holds no users: nothing to watch
+        ctx.health.watch(environment)
 
 
 def _size_user_classes(environment: Any, options: Any, parsed: Any) -> None:
