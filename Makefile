@@ -18,9 +18,12 @@ $(STAMP): pyproject.toml
 $(JS)/node_modules/.package-lock.json: $(JS)/package.json $(JS)/package-lock.json
 	npm ci --prefix $(JS) --no-audit --no-fund --loglevel=error
 
-## demo: the main job on the embedded store (for now: the reference server in --dev mode)
+## demo: the main job on the embedded store: the reference server and a one-minute mixed load
 demo: $(STAMP)
-	@echo "Starting the reference server on the embedded store; Ctrl-C stops it."
+	$(BIN)/harness demo --users 300 --duration 60s
+
+## serve: the reference server alone, in --dev mode
+serve: $(STAMP)
 	@echo "Try: curl http://$(HOST):$(PORT)/health"
 	$(BIN)/harness serve --dev --host $(HOST) --port $(PORT) --password-cost 4
 

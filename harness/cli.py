@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .commands import load
+from .commands import demo, load
 
 EXIT_CONFIG = 2
 
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     contract.add_argument("--out", default="docs", help="directory to write to (default docs/)")
     contract.set_defaults(func=_contract)
     load.add_parser(sub)
+    demo.add_parser(sub)
     return parser
 
 

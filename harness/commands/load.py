@@ -8,6 +8,7 @@ and this command must stay a plain process that can report and exit cleanly). Wi
 from __future__ import annotations
 
 import argparse
+import json
 import importlib.util
 import os
 import re
@@ -20,6 +21,7 @@ import httpx
 
 from ..contract import BY_OPERATION, Operation
 from ..runs import new_run_id, run_folder
+from ..summary import summary_text
 
 SCENARIOS = ("lifecycle", "reconnect", "isolation", "mixed")
 EXIT_CONFIG = 2
@@ -143,4 +145,8 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
           f"({args.scenario}{f', {args.workers} workers' if args.workers else ''}); "
           f"report in {report_dir}", flush=True)
     proc = subprocess.run(locust_command(args, scenario, run_id, report_dir, seconds), env=env)
+    report = Path(report_dir) / "report.json"
+    if report.is_file():
+        print("\n" + summary_text(json.loads(report.read_text(encoding="utf-8"))), flush=True)
+        print(f"report: {report}", flush=True)
     return proc.returncode

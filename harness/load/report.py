@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..runs import run_folder
+from ..summary import summary_text
 from ..contract import Event
 from ..ledger import CountsByEvent
 from .health import verdict as health_verdict
@@ -116,27 +117,3 @@ def write_report(environment: Any, ctx: RunContext) -> Path:
     (folder / "histograms.json").write_text(json.dumps(ctx.book.encoded()) + "\n", encoding="utf-8")
     print(summary_text(report), flush=True)
     return folder
-
-
-def summary_text(report: dict[str, Any]) -> str:
-    """A readable end-of-run table."""
-    run = report["run"]
-    lines = [f"run {run['id']} against {run['target']}: {run['duration_s']:.0f} s, "
-             f"{run['orders_created']} orders ({run['achieved_order_rate']}/s"
-             + (f", requested {run['requested_order_rate']}/s" if run["requested_order_rate"] else "")
-             + ")",
-             f"{'event':24} {'expected':>9} {'delivered':>9} {'missing':>7} {'dup':>5} {'ooo':>5} "
-             f"{'leaked':>6} {'invalid':>7} {'p50 ms':>8} {'p99 ms':>8}"]
-    for name, e in report["events"].items():
-        lat = e.get("trigger_to_delivery") or {}
-        p50 = "-" if lat.get("p50_ms") is None else f"{lat['p50_ms']:.1f}"
-        p99 = "-" if lat.get("p99_ms") is None else f"{lat['p99_ms']:.1f}"
-        lines.append(f"{name:24} {e['expected']:>9} {e['delivered']:>9} {e['missing']:>7} "
-                     f"{e['duplicate']:>5} {e['out_of_order']:>5} {e['leaked']:>6} {e['invalid']:>7} "
-                     f"{p50:>8} {p99:>8}")
-    conn = report["connections"]
-    lines.append(f"connections: {conn['succeeded']} of {conn['attempted']}; "
-                 f"connect p99 {report['latency']['connect']['p99_ms']} ms")
-    if report["generator"]["latency_suspect"]:
-        lines.append("WARNING: " + report["generator"]["note"])
-    return "\n".join(lines)
