@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .ledger.records import COUNT_NAMES
+
+_SHORT = {"duplicate": "dup", "out_of_order": "ooo"}
+_WIDTH = 9
+
 
 def summary_text(report: dict[str, Any]) -> str:
     """A readable end-of-run table."""
@@ -12,18 +17,27 @@ def summary_text(report: dict[str, Any]) -> str:
              f"{run['orders_created']} orders ({run['achieved_order_rate']}/s"
              + (f", requested {run['requested_order_rate']}/s" if run["requested_order_rate"] else "")
              + ")",
-             f"{'event':24} {'expected':>9} {'delivered':>9} {'missing':>7} {'dup':>5} {'ooo':>5} "
-             f"{'leaked':>6} {'invalid':>7} {'p50 ms':>8} {'p99 ms':>8}"]
+             f"{'event':24} " + " ".join(f"{_SHORT.get(c, c):>{_WIDTH}}" for c in COUNT_NAMES)
+             + f" {'p50 ms':>8} {'p99 ms':>8}"]
     for name, e in report["events"].items():
         lat = e.get("trigger_to_delivery") or {}
         p50 = "-" if lat.get("p50_ms") is None else f"{lat['p50_ms']:.1f}"
         p99 = "-" if lat.get("p99_ms") is None else f"{lat['p99_ms']:.1f}"
-        lines.append(f"{name:24} {e['expected']:>9} {e['delivered']:>9} {e['missing']:>7} "
-                     f"{e['duplicate']:>5} {e['out_of_order']:>5} {e['leaked']:>6} {e['invalid']:>7} "
-                     f"{p50:>8} {p99:>8}")
+        lines.append(f"{name:24} " + " ".join(f"{e.get(c, 0):>{_WIDTH}}" for c in COUNT_NAMES)
+                     + f" {p50:>8} {p99:>8}")
     conn = report["connections"]
     lines.append(f"connections: {conn['succeeded']} of {conn['attempted']}; "
                  f"connect p99 {report['latency']['connect']['p99_ms']} ms")
+    rec = report.get("reconnection", {})
+    if rec.get("count"):
+        ttr = (rec.get("time_to_reconnect") or {}).get("p95_ms")
+        ttc = (rec.get("time_to_consistent") or {}).get("p95_ms")
+        lines.append(f"reconnection: {rec['count']} reconnects (p95 {ttr} ms to reconnect, "
+                     f"{ttc} ms to consistent); {rec.get('missed_while_away', 0)} events missed "
+                     f"while away, {rec.get('recovered', 0)} recovered by catch-up reads")
+    for outage in report.get("outages", []):
+        lines.append(f"outage: target unreachable from {outage.get('started_at')} for "
+                     f"{outage.get('duration_s')} s")
     iso = report.get("isolation", {})
     if iso.get("join_attempts") or iso.get("bad_token_attempts"):
         lines.append(f"isolation: {iso.get('join_attempts', 0)} room-joining attempts, "

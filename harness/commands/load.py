@@ -94,6 +94,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--location-rate", type=float, default=1.0)
     p.add_argument("--event-timeout", type=float, default=10.0)
     p.add_argument("--no-time-sync", action="store_true")
+    p.add_argument("--cut-mode", default=None, choices=("closed", "silent", "storm"),
+                   help="cut users' connections at set times (any scenario; reconnect: closed)")
+    p.add_argument("--cut-share", type=float, default=None, help="share of users cut each time")
+    p.add_argument("--cut-every", type=float, default=None, help="seconds between cuts")
     p.set_defaults(func=run)
 
 
@@ -108,7 +112,9 @@ def locust_command(args: argparse.Namespace, scenario: Path, run_id: str, report
            "--think-time", args.think_time, "--location-rate", str(args.location_rate),
            "--event-timeout", str(args.event_timeout), "--only-summary"]
     for flag, value in (("--seed", args.seed), ("--drivers", args.drivers),
-                        ("--jwt-secret", args.jwt_secret), ("--order-rate", args.order_rate)):
+                        ("--jwt-secret", args.jwt_secret), ("--order-rate", args.order_rate),
+                        ("--cut-mode", args.cut_mode), ("--cut-share", args.cut_share),
+                        ("--cut-every", args.cut_every)):
         if value is not None:
             cmd += [flag, str(value)]
     if args.insecure:

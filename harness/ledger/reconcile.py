@@ -10,7 +10,9 @@ delivered when the socket received it, missing when it did not within `timeout_m
 receipt that matches no expectation of its socket is a leak. So for every event type
 `expected == delivered + missing`, by construction. A socket that was away when a change
 was caused did not have to receive its events: those are counted as missed while away,
-and as recovered when a catch-up read after the reconnect covers them.
+and as recovered when a catch-up read after the reconnect covers them (a read that comes
+in after the change's books were closed still recovers it: a silent drop can take longer
+to notice than the timeout).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Callable, Iterable
 
 from .records import CatchUp, ChangeRecord, CountsByEvent, Key, Presence, Receipt
 
-#: Called for every delivery: (event, socket, latency from the trigger, ms).
-DeliveryHook = Callable[[str, str, float], None]
+#: Called for every delivery: (event, socket, latency from the trigger in ms, the change).
+DeliveryHook = Callable[[str, str, float, ChangeRecord], None]
 #: Called when every expected recipient of an event had it: (event, fan-out completion, ms).
 FanoutHook = Callable[[str, float], None]
 
@@ -73,6 +75,10 @@ class Reconciler:
         self._sockets: dict[str, _Socket] = defaultdict(_Socket)
         self._rooms: dict[str, set[str]] = defaultdict(set)
         self._catchups: dict[tuple[str, str], list[CatchUp]] = defaultdict(list)
+        #: Missed while away and not yet covered by a read: (socket, order) -> [(version or
+        #: None for a location report, trigger ms)].
+        self._unrecovered: dict[tuple[str, str], list[tuple[int | None, float]]] = {}
+        self._unrecovered_count = 0
         self._orders: set[str] = set()
         #: Keys whose books are closed, kept a while to tell late receipts from leaks.
         self._closed: dict[Key, float] = {}
@@ -115,6 +121,16 @@ class Reconciler:
     def add_catchups(self, catchups: Iterable[CatchUp]) -> None:
         for c in catchups:
             self._catchups[(c.socket, c.order_id)].append(c)
+            waiting = self._unrecovered.get((c.socket, c.order_id))
+            if waiting:
+                left = [(v, t) for v, t in waiting
+                        if not (c.at_ms >= t and (v is None or c.version >= v))]
+                self.away.recovered += len(waiting) - len(left)
+                self._unrecovered_count -= len(waiting) - len(left)
+                if left:
+                    self._unrecovered[(c.socket, c.order_id)] = left
+                else:
+                    del self._unrecovered[(c.socket, c.order_id)]
 
     # --- closing the books ------------------------------------------------------------------------
 
@@ -165,7 +181,7 @@ class Reconciler:
                     lag = receipt.received_ms - change.trigger_ms
                     latest = lag if latest is None else max(latest, lag)
                     if self._on_delivery:
-                        self._on_delivery(event, socket, lag)
+                        self._on_delivery(event, socket, lag, change)
                     continue
                 sock = self._sockets[socket]
                 if sock.present(change.trigger_ms, change.trigger_ms + self.settle_ms):
@@ -179,6 +195,11 @@ class Reconciler:
                     self.away.missed_while_away += 1
                     if self._recovered(socket, change):
                         self.away.recovered += 1
+                    elif self._unrecovered_count < 200_000:
+                        version = change.key[2] if change.key[0] == "v" else None
+                        self._unrecovered.setdefault((socket, change.order_id), []).append(
+                            (version, change.trigger_ms))
+                        self._unrecovered_count += 1
             if complete and latest is not None and self._on_fanout:
                 self._on_fanout(event, latest)
         for receipt in receipts:
@@ -192,6 +213,17 @@ class Reconciler:
             if read.at_ms >= change.trigger_ms and (version is None or read.version >= version):
                 return True
         return False
+
+    def unrecovered_samples(self, limit: int = 50) -> list[tuple[str, str, int | None, float]]:
+        """(socket, order, version or None, trigger ms) of events missed while away that no
+        catch-up read has covered (yet)."""
+        out: list[tuple[str, str, int | None, float]] = []
+        for (socket, order_id), waiting in self._unrecovered.items():
+            for version, trigger_ms in waiting:
+                if len(out) >= limit:
+                    return out
+                out.append((socket, order_id, version, trigger_ms))
+        return out
 
     def _unmatched(self, receipt: Receipt, key: Key) -> None:
         order_id = key[1]

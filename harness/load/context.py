@@ -31,6 +31,7 @@ from ..ledger import (
 )
 from .health import GeneratorHealth
 from .options import LoadOptions
+from .reconnect_stats import ReconnectionBook
 
 #: Figure names beside the per-event ones (thresholds use them: issue 4).
 CONNECT = "connect"
@@ -65,12 +66,15 @@ class RunContext:
         self.time_sync_supported: bool | None = None
         self.reconciler = Reconciler(timeout_ms=options.event_timeout_s * 1000.0,
                                      settle_ms=options.settle_s * 1000.0,
+                                     on_delivery=self._delivered,
                                      on_fanout=self._fanout) if keeps_books else None
         self.draining = False
         self.last_event_mono = time.monotonic()
         self.leaks: list[Leak] = []
         self.connect_failures: dict[str, int] = {}
         self.connects = 0
+        #: Reconnects, cuts, connection trouble and outages (reconnect.py, outage.py).
+        self.reconnection = ReconnectionBook()
         #: Set by the plugin: the open-model pacer, the clock keeper's entry, run timing.
         self.pacer: Any = None
         self.keep_clock: Any = lambda user: None
@@ -86,6 +90,8 @@ class RunContext:
         self.health = GeneratorHealth()
         #: The latest cumulative report of each worker process (master only).
         self.workers: dict[str, dict[str, Any]] = {}
+        #: Records this process took for the books so far, by event (see `own_counts`).
+        self.taken: dict[str, dict[str, int]] = {"changes": {}, "receipts": {}}
         self._fire = fire
         self._sockets = 0
         self._changes: list[ChangeRecord] = []
@@ -187,6 +193,13 @@ class RunContext:
     def _record_latency(self, event: str, ms: float) -> None:
         self._figure(event, ms, "event")
 
+    def _delivered(self, event: str, socket_id: str, ms: float, change: ChangeRecord) -> None:
+        """The books matched a delivery. One whose change another process caused has no
+        trigger in the receiving process: its trigger-to-delivery is taken here, on the
+        wall clock that the processes share (same-process ones are measured where received)."""
+        if socket_id.rsplit("/", 1)[0] != change.process:
+            self.book.record(event, ms, (change.trigger_ms + ms) / 1000.0)
+
     def _fanout(self, event: str, ms: float) -> None:
         self.book.record(event + FANOUT_SUFFIX, ms, time.time())
 
@@ -211,6 +224,11 @@ class RunContext:
                "receipts": [r.to_wire() for r in self._receipts],
                "presence": [r.to_wire() for r in self._presence],
                "catchups": [r.to_wire() for r in self._catchups]}
+        for change in self._changes:
+            first = change.emissions[0][0] if change.emissions else "none"
+            self.taken["changes"][first] = self.taken["changes"].get(first, 0) + 1
+        for receipt in self._receipts:
+            self.taken["receipts"][receipt.event] = self.taken["receipts"].get(receipt.event, 0) + 1
         self._changes, self._receipts, self._presence, self._catchups = [], [], [], []
         return out
 
@@ -240,7 +258,17 @@ class RunContext:
             "isolation": dict(self.isolation),
             "bad_tokens_accepted": list(self.bad_tokens_accepted[:50]),
             "generator": self.health.summary(self.process),
+            "own": self.own_counts(),
+            "reconnection": self.reconnection.to_wire(),
         }
+
+    def own_counts(self) -> dict[str, Any]:
+        """This process's own totals (report.json `processes`): its sockets' verdicts, the
+        changes (by first event) and first receipts it took for the books, its latency samples."""
+        return {"process": self.process, "counts": self.counts.as_dict(),
+                "changes": dict(self.taken["changes"]), "receipts": dict(self.taken["receipts"]),
+                "latency_counts": {name: self.book.histogram(name).get_total_count()  # type: ignore[union-attr]
+                                   for name in self.book.figures()}}
 
     def merge_worker(self, report: dict[str, Any]) -> None:
         """Keep a worker's running totals (records and latency are merged as they come)."""

@@ -16,6 +16,8 @@ from ..runs import new_run_id
 
 TRANSPORTS = ("websocket", "polling", "upgrade")
 TOKEN_MODES = ("register", "mint")
+#: Connection cuts (harness/load/disruption.py): closed, silent, or storm (everyone, closed).
+CUT_MODES = ("closed", "silent", "storm")
 
 
 class LoadConfigError(ValueError):
@@ -40,6 +42,10 @@ class LoadOptions:
     settle_s: float = 1.0
     report_dir: str | None = None
     time_sync: bool = True
+    #: The cut plan; all None: none (or the scenario's default plan).
+    cut_mode: str | None = None
+    cut_share: float | None = None
+    cut_every_s: float | None = None
 
 
 def add_arguments(parser: Any) -> None:
@@ -65,6 +71,13 @@ def add_arguments(parser: Any) -> None:
     g.add_argument("--report-dir", default=None, help="folder for this run's report")
     g.add_argument("--no-time-sync", action="store_true",
                    help="do not call time_sync (the target lacks it)")
+    g.add_argument("--cut-mode", default=None, choices=CUT_MODES,
+                   help="cut users' connections: closed (socket shut), silent (traffic stops, "
+                        "no close), storm (everyone at once, closed)")
+    g.add_argument("--cut-share", type=float, default=None,
+                   help="share of connected users cut each time (default 0.2)")
+    g.add_argument("--cut-every", type=float, default=None,
+                   help="seconds between cuts (default 5)")
 
 
 def _think(spec: str) -> tuple[float, float]:
@@ -97,13 +110,20 @@ def from_parsed(parsed: argparse.Namespace) -> LoadOptions:
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", run_id):
         raise LoadConfigError(f"--run-id {run_id!r}: letters, digits, '.', '_' and '-' only")
     seed = parsed.seed if parsed.seed is not None else int.from_bytes(os.urandom(4), "big")
+    cut_share = getattr(parsed, "cut_share", None)
+    cut_every = getattr(parsed, "cut_every", None)
+    if cut_share is not None and not 0 < cut_share <= 1:
+        raise LoadConfigError("--cut-share must be more than 0 and at most 1")
+    if cut_every is not None and cut_every <= 0:
+        raise LoadConfigError("--cut-every must be positive")
     return LoadOptions(
         run_id=run_id, seed=seed, store_owners=parsed.store_owners, drivers=parsed.drivers,
         transport=parsed.transport, socketio_path=path, verify_tls=not parsed.insecure,
         tokens=parsed.tokens, jwt_secret=parsed.jwt_secret, order_rate=parsed.order_rate,
         think_s=_think(parsed.think_time), location_rate_hz=parsed.location_rate,
         event_timeout_s=parsed.event_timeout, report_dir=parsed.report_dir,
-        time_sync=not parsed.no_time_sync,
+        time_sync=not parsed.no_time_sync, cut_mode=getattr(parsed, "cut_mode", None),
+        cut_share=cut_share, cut_every_s=cut_every,
     )
 
 

@@ -19,6 +19,7 @@ from ..summary import summary_text
 from ..contract import Event
 from ..ledger import CountsByEvent
 from .health import verdict as health_verdict
+from .reconnect_stats import sections as reconnect_sections
 from .context import CONNECT, EMIT_SUFFIX, FANOUT_SUFFIX, LOCATION_ACK, RunContext
 
 
@@ -91,8 +92,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
         "latency": {CONNECT: ctx.book.summary(CONNECT), LOCATION_ACK: ctx.book.summary(LOCATION_ACK)},
         "connections": {"attempted": connects + sum(failures.values()), "succeeded": connects,
                         "failed": failures},
-        "reconnection": {"missed_while_away": rec.away.missed_while_away,
-                         "recovered": rec.away.recovered},
+        **reconnect_sections(ctx, rec),
         "isolation": {"leaked": counts.total().leaked, **isolation,
                       "bad_tokens_accepted_kinds": sorted(set(accepted)), "samples": leaks[:200],
                       "unmatched_samples": [list(s) for s in rec.leak_samples]},
@@ -103,6 +103,8 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
         "generator": health_verdict(
             ([ctx.health.summary(ctx.process)] if not ctx.workers else [])
             + [w["generator"] for w in ctx.workers.values() if "generator" in w]),
+        "processes": ([w["own"] for w in ctx.workers.values() if "own" in w] if ctx.workers
+                      else [ctx.own_counts()]),
         "late_events": rec.late,
         "foreign_events": rec.foreign,
         "latency_clamped": ctx.book.clamped,

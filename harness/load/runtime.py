@@ -22,6 +22,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from .context import RunContext
 from .options import LoadConfigError, add_arguments, from_parsed
+from .reconnect_stats import REJOIN_GRACE_MAX_S
 
 log = logging.getLogger("harness")
 
@@ -126,6 +127,9 @@ def _on_init(environment: Any, **_: Any) -> None:
     is_worker = isinstance(runner, WorkerRunner)
     ctx = RunContext(options, fire=environment.events.request.fire, keeps_books=not is_worker)
     environment.harness = ctx
+    # The report's `run.scenario`: `harness load` passes it; else the locustfile's name.
+    environment.harness_scenario = (os.environ.get("HARNESS_SCENARIO")
+                                    or Path(str(getattr(parsed, "locustfile", "") or "")).stem or None)
     ctx.pacer = None
     if options.order_rate:
         share = int(os.environ.get("HARNESS_WORKERS", "1") or 1) if is_worker else 1
@@ -191,6 +195,8 @@ def _wait_quiet(ctx: RunContext, limit_s: float) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline and time.monotonic() - ctx.last_event_mono < QUIET_S:
         gevent.sleep(0.1)
+    # Users whose connection dropped near the end: let them reconnect and catch up first.
+    ctx.reconnection.wait_rejoined(gevent.sleep)
 
 
 def _drain_worker(environment: Any) -> None:
@@ -210,7 +216,7 @@ def drain_and_quit(environment: Any) -> None:
     if isinstance(runner, MasterRunner):
         expected = {c.id for c in runner.clients.all}
         runner.send_message(DRAIN_MSG, None)
-        deadline = time.monotonic() + ctx.options.event_timeout_s + 5
+        deadline = time.monotonic() + ctx.options.event_timeout_s + 5 + REJOIN_GRACE_MAX_S
         while time.monotonic() < deadline and not expected <= ctx.drained_workers:
             gevent.sleep(0.1)
     else:

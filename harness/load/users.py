@@ -13,6 +13,7 @@ import random
 import time
 import zlib
 from typing import Any
+from urllib.parse import urlencode
 
 import gevent
 import socketio
@@ -35,8 +36,11 @@ from ..contract import (
     rooms_for,
 )
 from .context import CONNECT, LOCATION_ACK, RunContext, Trigger
+from .disruption import CuttableClient
 from .identity import Identity, mint
 from .options import transports_for
+from .outage import unreachable
+from .reconnect import Follower, WorkQueue
 from .runtime import context_of, process_share
 
 _DRIVER_CACHE_S = 20.0
@@ -71,6 +75,8 @@ class OrderAppUser(FastHttpUser):
         self.sio: socketio.Client | None = None
         self.ledger = self.ctx.new_socket(self.role, None)
         self._since_ms: float | None = None
+        #: What the user follows, and its reconnects and catch-ups (reconnect.py).
+        self.follower = Follower(self)
 
     # --- identity and HTTP -------------------------------------------------------------------
 
@@ -98,13 +104,18 @@ class OrderAppUser(FastHttpUser):
         ident.accept(answer["token"], str(answer["user"]["id"]))
 
     def call(self, operation: Operation, *, json: Any = None, auth: bool = True,
-             expect: tuple[int, ...] = (), name: str | None = None, **path: str) -> dict[str, Any]:
-        """One API call; raises HttpRefused for an answer that is not 2xx or in `expect`."""
+             expect: tuple[int, ...] = (), name: str | None = None,
+             query: dict[str, Any] | None = None, **path: str) -> dict[str, Any]:
+        """One API call; raises HttpRefused for an answer that is not 2xx or in `expect`, and
+        TargetUnreachable (after a backoff; not a failure) when no answer came at all."""
         ep = BY_OPERATION[operation]
         headers = {"Authorization": f"Bearer {self.identity.current_token()}"} if auth else {}
-        with self.client.request(ep.method, ep.url_path(**path), json=json, headers=headers,
+        url = ep.url_path(**path) + (f"?{urlencode(query)}" if query else "")
+        with self.client.request(ep.method, url, json=json, headers=headers,
                                  name=name or ep.operation.value, catch_response=True) as resp:
             status = resp.status_code or 0
+            if status == 0:
+                raise unreachable(self, resp.error)
             try:
                 body = resp.json()
             except Exception:
@@ -126,13 +137,15 @@ class OrderAppUser(FastHttpUser):
         self.connect()
 
     def on_stop(self) -> None:
-        if self.sio is not None and self.sio.connected:
-            self.sio.disconnect()
+        self.follower.disconnected("client disconnect")
+        if self.sio is not None:
+            self.sio.shutdown()  # disconnects, or ends the reconnection attempts
 
     def connect(self) -> None:
         opts = self.ctx.options
-        sio = socketio.Client(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=5,
-                              ssl_verify=opts.verify_tls, logger=False, engineio_logger=False)
+        sio = CuttableClient(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=5,
+                             ssl_verify=opts.verify_tls, logger=False, engineio_logger=False,
+                             observer=self.follower)
         sio.on("connect", self._on_connect)
         sio.on("disconnect", self._on_disconnect)
         sio.on("*", self._on_any)
@@ -156,14 +169,17 @@ class OrderAppUser(FastHttpUser):
     def _on_connect(self) -> None:
         self._since_ms = self.ctx.now_ms()
         self.ctx.connected(self.ledger, self._rooms(), self._since_ms)
+        self.follower.connected()
 
     def _on_disconnect(self, reason: Any = None) -> None:
         if self._since_ms is not None:
             self.ctx.disconnected(self.ledger, self._rooms(), self._since_ms)
             self._since_ms = None
+        self.follower.disconnected(reason)
 
     def _on_any(self, event: str, data: Any = None) -> None:
         self.ctx.received(self.ledger, event, data)
+        self.follower.saw(event, data)
         if isinstance(data, dict):
             self.on_event(event, data)
 
@@ -181,6 +197,7 @@ class OrderAppUser(FastHttpUser):
         answer = self.call(operation, json=json, expect=expect, name=name, **path)
         order = answer["order"]
         self.ctx.caused(order, kind, trigger)
+        self.follower.saw_order(order)
         return answer
 
     def wait(self) -> None:
@@ -313,8 +330,7 @@ class GuestSocket:
             self.ctx.figure(CONNECT, (time.monotonic() - started) * 1000.0, "connect")
 
     def close(self) -> None:
-        if self.sio.connected:
-            self.sio.disconnect()
+        self.sio.shutdown()  # disconnects, or ends the reconnection attempts
 
 
 class StoreOwner(OrderAppUser):
@@ -327,7 +343,7 @@ class StoreOwner(OrderAppUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.work: Queue[dict[str, Any]] = Queue()
+        self.work: Queue[dict[str, Any]] = WorkQueue()
         self._drivers: list[str] = []
         self._drivers_at = 0.0
         StoreOwner._local.append(self)
@@ -405,7 +421,7 @@ class Driver(OrderAppUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.work: Queue[dict[str, Any]] = Queue()
+        self.work: Queue[dict[str, Any]] = WorkQueue()
 
     def on_event(self, event: str, data: dict[str, Any]) -> None:
         if event == Event.ORDER_STATUS_UPDATED and data.get("status") == Status.DRIVER_ASSIGNED:
@@ -455,6 +471,8 @@ class Driver(OrderAppUser):
         except socketio.exceptions.TimeoutError:
             self.ctx.figure(LOCATION_ACK, 10_000.0, "ack")
             return
+        except socketio.exceptions.BadNamespaceError:
+            return  # the socket is down (cut, or reconnecting): nothing was sent
         self.ctx.figure(LOCATION_ACK, (time.monotonic() - trigger.mono) * 1000.0, "ack")
         if isinstance(ack, dict) and ack.get("ok") is True:
             self.ctx.caused(order, ChangeKind.LOCATION, trigger, location=(lat, lng))

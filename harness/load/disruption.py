@@ -1,0 +1,436 @@
+"""Cutting simulated users' connections: the cut plan, and a Socket.IO client that can be cut.
+
+Two ways a connection goes away, for both Engine.IO transports (websocket, and HTTP
+long-polling, alone or upgraded):
+
+* **closed**: the TCP socket is shut under the client (`shutdown(SHUT_RDWR)`: the websocket's
+  socket, and every HTTP connection the polling transport has open). The client's read loop
+  sees the end of the stream at once, python-engineio reports a transport error, and
+  python-socketio's own reconnection starts. A websocket server sees the FIN at once; a
+  polling server notices only at its ping timeout (as with a real dropped poll).
+* **silent**: a phone in a tunnel. From the cut on nothing the client sends leaves it and
+  nothing the server sends reaches it, and no close is sent either way. The server notices
+  after its ping interval + ping timeout (no pong), and closes the session. The client
+  notices by its own timeout, as python-engineio would: a websocket recv times out
+  `pingInterval + pingTimeout` after the last packet received; a long-poll GET fails after
+  its request timeout (`max(pingInterval, pingTimeout) + 5 s`). Then it reconnects.
+
+The seams, all in subclasses (no patching of the libraries):
+
+* `CuttableClient` is a `socketio.Client` whose Engine.IO client is a `CuttableEngineIO`.
+* `CuttableEngineIO` (a python-engineio `Client`) gives its `requests` session an adapter
+  that remembers the connections it makes (`_TrackingAdapter`), so a closed cut can shut
+  them; overrides `_send_request` (the only way the polling transport talks to the server)
+  to lose requests and answers while silent, and to spot "session ID unknown" answers;
+  overrides `_connect_websocket` to count failed upgrades; and passes `class_` to
+  `websocket.create_connection` so its websockets are `_CuttableWebSocket`s.
+* `_CuttableWebSocket` (a websocket-client `WebSocket`) drops what it sends and receives
+  while silent, and times out the way a silent peer makes a real recv time out.
+
+Cuts wait (at most `ACK_SETTLE_S`) for the acknowledgements the client is waiting for, so
+that the ledger knows whether a driver's location report took effect: an ack lost in the
+cut would leave events that no recorded change explains.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import socket
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Protocol
+
+import engineio
+import socketio
+
+try:  # the websocket transport needs websocket-client; polling needs requests
+    import websocket
+except ImportError:  # pragma: no cover
+    websocket = None  # type: ignore[assignment]
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+except ImportError:  # pragma: no cover
+    requests = None  # type: ignore[assignment]
+    HTTPAdapter = object  # type: ignore[assignment,misc]
+
+CLOSED = "closed"
+SILENT = "silent"
+STORM = "storm"
+CUT_MODES = (CLOSED, SILENT, STORM)
+
+#: The longest a cut waits for acknowledgements in flight.
+ACK_SETTLE_S = 1.0
+#: How often a silent wait looks whether the client gave up the connection meanwhile.
+_POLL_S = 0.1
+
+#: What servers answer for a request with an unknown Engine.IO session id: the JavaScript
+#: engine.io (`{"code":1,"message":"Session ID unknown"}`) and python-engineio
+#: (`Invalid session <sid>`). Behind a load balancer without sticky sessions, the usual failure.
+SESSION_UNKNOWN_MARKERS = ("session id unknown", "invalid session")
+_REFUSED_MARKERS = ("connection refused", "connection error", "max retries exceeded",
+                    "failed to establish", "connection reset", "connection aborted",
+                    "remote end closed", "timed out", "name or service not known")
+
+
+# --- the plan ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CutPlan:
+    """Every `every_s` seconds, cut `share` of the connected users (`storm`: all, closed)."""
+
+    mode: str = CLOSED
+    share: float = 0.2
+    every_s: float = 5.0
+
+    @property
+    def cut_kind(self) -> str:
+        return SILENT if self.mode == SILENT else CLOSED
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": self.mode, "share": 1.0 if self.mode == STORM else self.share,
+                "every_s": self.every_s}
+
+
+_default_plan: CutPlan | None = None
+
+
+def set_default_plan(plan: CutPlan | None) -> None:
+    """The plan a scenario runs when no `--cut-*` option is given (scenarios/reconnect.py)."""
+    global _default_plan
+    _default_plan = plan
+
+
+def plan_for(mode: str | None, share: float | None, every_s: float | None) -> CutPlan | None:
+    """The run's plan: the options, filled in from the scenario's default or the defaults."""
+    if mode is None and share is None and every_s is None:
+        return _default_plan
+    base = _default_plan or CutPlan()
+    return CutPlan(mode=mode or base.mode, share=share if share is not None else base.share,
+                   every_s=every_s if every_s is not None else base.every_s)
+
+
+class Cuttable(Protocol):
+    """What the scheduler cuts: one user's connection (`harness.load.reconnect.Follower`)."""
+
+    @property
+    def up(self) -> bool: ...
+
+    def cut(self, kind: str) -> bool: ...
+
+
+def choose(plan: CutPlan, connected: list[Any], rng: random.Random) -> list[Any]:
+    """The users to cut this time, out of those connected."""
+    if not connected:
+        return []
+    if plan.mode == STORM:
+        return list(connected)
+    count = min(len(connected), max(1, round(plan.share * len(connected))))
+    return rng.sample(connected, count)
+
+
+def run_plan(plan: CutPlan, candidates: Callable[[], Iterable[Cuttable]], *,
+             stop: Callable[[], bool], rng: random.Random,
+             spawn: Callable[..., Any], sleep: Callable[[float], Any]) -> None:
+    """The cut loop (a greenlet under Locust): each user's cut runs in its own greenlet, so a
+    storm hits every connection within the same few milliseconds."""
+    while True:
+        sleep(plan.every_s)
+        if stop():
+            return
+        for target in choose(plan, [c for c in candidates() if c.up], rng):
+            spawn(target.cut, plan.cut_kind)
+
+
+# --- classification ----------------------------------------------------------------------------------
+
+def is_session_unknown(text: str | None) -> bool:
+    low = (text or "").lower()
+    return any(marker in low for marker in SESSION_UNKNOWN_MARKERS)
+
+
+def classify_connect_error(message: Any) -> str:
+    """A short kind for a failed (re)connection: `session_id_unknown`, `refused` (no answer at
+    all: the target is down or unreachable), `http_<status>`, `rejected` (the Socket.IO
+    handshake was refused: a bad token) or `other`."""
+    text = str(message or "")
+    low = text.lower()
+    if is_session_unknown(low):
+        return "session_id_unknown"
+    if "unexpected status code" in low:
+        for word in low.split():
+            if word.isdigit():
+                return f"http_{word}"
+    if any(marker in low for marker in _REFUSED_MARKERS):
+        return "refused"
+    if "namespaces failed to connect" in low or "unauthorized" in low or "token" in low:
+        return "rejected"
+    return "other"
+
+
+class Observer(Protocol):
+    """Who hears of a client's connection trouble (the user's `Follower`)."""
+
+    def connect_error(self, kind: str, message: str) -> None: ...
+
+    def upgrade_failed(self, reason: str) -> None: ...
+
+    def session_unknown(self) -> None: ...
+
+
+class _NoObserver:
+    def connect_error(self, kind: str, message: str) -> None:
+        pass
+
+    def upgrade_failed(self, reason: str) -> None:
+        pass
+
+    def session_unknown(self) -> None:
+        pass
+
+
+# --- the seams -----------------------------------------------------------------------------------------
+
+class _TrackingAdapter(HTTPAdapter):  # type: ignore[misc,valid-type]
+    """A requests adapter that remembers every urllib3 connection it opens (weakly)."""
+
+    def __init__(self, connections: "weakref.WeakSet[Any]") -> None:
+        self._tracked = connections
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        manager = self.poolmanager
+        new_pool = manager._new_pool
+        tracked = self._tracked
+
+        def tracking_pool(scheme: str, host: str, port: int, request_context: Any = None) -> Any:
+            pool = new_pool(scheme, host, port, request_context)
+            new_conn = pool._new_conn
+
+            def tracking_conn() -> Any:
+                conn = new_conn()
+                tracked.add(conn)
+                return conn
+
+            pool._new_conn = tracking_conn
+            return pool
+
+        manager._new_pool = tracking_pool
+
+
+def _shut(sock: Any) -> bool:
+    if sock is None:
+        return False
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+        return True
+    except OSError:
+        return False
+
+
+if websocket is not None:
+    class _CuttableWebSocket(websocket.WebSocket):
+        """A websocket that can go silent: sends vanish, receipts are lost, and `recv` times
+        out when the socket's timeout has passed since the last frame really received."""
+
+        def __init__(self, *args: Any, owner: "CuttableEngineIO | None" = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.owner = owner
+            self.silent = False
+            self.last_rx = time.monotonic()
+
+        def connect(self, url: str, **options: Any) -> None:
+            try:
+                super().connect(url, **options)
+            except websocket.WebSocketBadStatusException as exc:
+                if self.owner is not None:
+                    self.owner._handshake_refused(str(exc))
+                raise
+
+        def recv(self) -> Any:
+            while not self.silent:
+                try:
+                    data = super().recv()
+                except Exception:
+                    if not self.silent:
+                        raise
+                    break  # the connection ended inside the tunnel: the client cannot know
+                if not self.silent:
+                    self.last_rx = time.monotonic()
+                    return data
+                # it arrived after the cut: lost in the tunnel
+            timeout = self.gettimeout() or 0.0
+            deadline = self.last_rx + timeout
+            while time.monotonic() < deadline:
+                if self.owner is not None and self.owner.state != "connected":
+                    raise websocket.WebSocketConnectionClosedException("closed by the client")
+                time.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+            raise websocket.WebSocketTimeoutException("no traffic (silent cut)")
+
+        def send(self, payload: Any, opcode: int = websocket.ABNF.OPCODE_TEXT) -> int:
+            if self.silent:
+                return len(payload) if payload is not None else 0
+            return super().send(payload, opcode)
+
+        def close(self, *args: Any, **kwargs: Any) -> None:
+            if self.silent:  # nothing reaches the server from the tunnel: just let go
+                self.shutdown()
+                return
+            super().close(*args, **kwargs)
+else:  # pragma: no cover
+    _CuttableWebSocket = None  # type: ignore[assignment,misc]
+
+
+#: python-engineio's client gives up a long-polling connection whose answer batches more than
+#: `Payload.max_decode_packets` (16) packets ("Unexpected packet from server, aborting"): a
+#: store owner's poll during a burst of orders does. Browsers' engine.io-client has no such
+#: limit, so the harness's clients take what a conforming server sends. (The attribute is
+#: process-wide; a Locust process runs no Engine.IO server.)
+POLL_PACKETS_MAX = 100_000
+
+
+class CuttableEngineIO(engineio.Client):
+    """python-engineio's client, with the seams the cuts and the error counts need."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if engineio.payload.Payload.max_decode_packets < POLL_PACKETS_MAX:
+            engineio.payload.Payload.max_decode_packets = POLL_PACKETS_MAX
+        self.observer: Observer = _NoObserver()
+        self._connections: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._generation = 0
+        self._silent = False
+        self._closed = False
+        self._handshake_error: str | None = None
+        if self.http is None and self.http_factory is None and requests is not None:
+            self.http_factory = self._new_session
+        if _CuttableWebSocket is not None:
+            self.websocket_extra_options.setdefault(
+                "class_", functools.partial(_CuttableWebSocket, owner=self))
+
+    def _new_session(self) -> Any:
+        session = requests.Session()
+        adapter = _TrackingAdapter(self._connections)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    # --- cutting ------------------------------------------------------------------------------
+
+    def cut(self, kind: str) -> bool:
+        """Cut the current connection, `closed` or `silent`; False when there is none."""
+        if self.state != "connected":
+            return False
+        if kind == SILENT:
+            self._silent = True
+            if self.current_transport == "websocket" and self.ws is not None:
+                self.ws.silent = True
+            return True
+        self._closed = True  # no later request of this connection may reach the server
+        shut = False
+        if self.current_transport == "websocket" and self.ws is not None:
+            shut = _shut(getattr(self.ws, "sock", None)) or shut
+        for conn in list(self._connections):
+            shut = _shut(getattr(conn, "sock", None)) or shut
+        return shut
+
+    def _silenced(self, generation: int) -> bool:
+        return self._silent and generation == self._generation
+
+    def _shut(self, generation: int) -> bool:
+        return self._closed and generation == self._generation
+
+    def _lost(self, started: float, timeout: float | None) -> str:
+        """A request (or its answer) lost in the tunnel: fail as requests would, at the timeout."""
+        deadline = started + (timeout if timeout is not None else self.request_timeout)
+        while time.monotonic() < deadline and self.state == "connected":
+            time.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+        return "Read timed out (silent cut)"
+
+    # --- overridden seams -----------------------------------------------------------------------
+
+    def connect(self, url: str, headers: Any = None, transports: Any = None,
+                engineio_path: str = "engine.io") -> Any:
+        self._generation += 1
+        self._silent = False
+        self._closed = False
+        self._handshake_error = None
+        try:
+            return super().connect(url, headers=headers, transports=transports,
+                                   engineio_path=engineio_path)
+        except engineio.exceptions.ConnectionError as exc:
+            message = " ".join(str(a) for a in exc.args if a is not None) or "connection error"
+            if self._handshake_error:
+                message = f"{message}: {self._handshake_error}"
+            self.observer.connect_error(classify_connect_error(message), message[:300])
+            raise
+
+    def _send_request(self, method: str, url: str, headers: Any = None, body: Any = None,
+                      timeout: float | None = None) -> Any:
+        generation = self._generation
+        started = time.monotonic()
+        if self._shut(generation):
+            return "Connection aborted (closed cut)"
+        if self._silenced(generation):
+            return self._lost(started, timeout)
+        answer = super()._send_request(method, url, headers=headers, body=body, timeout=timeout)
+        if self._shut(generation):
+            return "Connection aborted (closed cut)"
+        if self._silenced(generation):
+            return self._lost(started, timeout)
+        if answer is not None and not isinstance(answer, str) and answer.status_code == 400:
+            try:
+                text = answer.text
+            except Exception:  # pragma: no cover
+                text = ""
+            if is_session_unknown(text):
+                self.observer.session_unknown()
+        return answer
+
+    def _handshake_refused(self, text: str) -> None:
+        self._handshake_error = text[:300]
+        if is_session_unknown(text):
+            self.observer.session_unknown()
+
+    def _connect_websocket(self, url: str, headers: Any, engineio_path: str) -> bool:
+        upgrade = bool(self.sid)
+        self._handshake_error = None
+        ok = super()._connect_websocket(url, headers, engineio_path)
+        if upgrade and not ok:
+            self.observer.upgrade_failed(self._handshake_error or "websocket upgrade failed")
+        return ok
+
+
+class CuttableClient(socketio.Client):
+    """python-socketio's sync client over a `CuttableEngineIO`.
+
+    `observer` hears of failed (re)connections, failed upgrades and "session ID unknown"
+    answers; `cut(kind)` cuts the current connection.
+    """
+
+    def __init__(self, *args: Any, observer: Observer | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.eio.observer = observer or _NoObserver()
+
+    def _engineio_client_class(self) -> type:
+        return CuttableEngineIO
+
+    def acks_pending(self) -> bool:
+        return any(self.callbacks.values()) if isinstance(self.callbacks, dict) else False
+
+    def settle_acks(self, limit_s: float = ACK_SETTLE_S) -> None:
+        """Wait until no acknowledgement is awaited (at most `limit_s`)."""
+        deadline = time.monotonic() + limit_s
+        while self.acks_pending() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def cut(self, kind: str) -> bool:
+        return self.eio.cut(kind)
+
+    def _handle_error(self, namespace: Any, data: Any) -> None:
+        message = data.get("message") if isinstance(data, dict) else data
+        self.eio.observer.connect_error("rejected", str(message)[:300])
+        super()._handle_error(namespace, data)

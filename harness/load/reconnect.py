@@ -1,0 +1,389 @@
+"""Reconnection as a user lives it: what it follows, what it misses, how it catches up.
+
+Every simulated user has a `Follower`. It keeps the orders the user follows, from what the
+user caused (HTTP answers) and what its socket received:
+
+* a customer: its open orders;
+* a driver: the open orders assigned to it;
+* a store owner: every open order it knows of. Its room (`store-owners`) receives every
+  order's events, so it follows them all, as its dashboard shows them all; it moves its share.
+
+When the socket drops (a planned cut, or anything else) the follower notes the time; when
+python-socketio connects again (a new `connect`, a new sid: there is no `reconnect` event and
+no connection state recovery) it records `reconnect.time_to_reconnect` and catches up, as
+contract section 6 says: a `GET /api/orders/{id}` for every order it follows, each one a
+catch-up read in the ledger (`RunContext.caught_up`) that recovers what was missed up to the
+version read. Store owners and drivers first list what appeared while they were away (orders
+created, or assigned to the driver) and follow those too, and hand them to their work queue
+as the `newOrder` / assignment event would have. When every read is done the user is
+consistent: `reconnect.time_to_consistent`, from the drop.
+
+The module is also a small Locust plugin: it starts the cut plan (disruption.py) at
+`test_start` in every process that runs users, and gives each such process an `OutageWatch`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+
+import gevent
+from gevent.queue import Queue
+from locust import events
+from locust.runners import MasterRunner
+
+from ..contract import TERMINAL_STATUSES, Operation, Role, Status
+from .disruption import CuttableClient, plan_for, run_plan
+from .outage import OutageWatch, TargetUnreachable
+from .reconnect_stats import REQUEST_TYPE, TIME_TO_CONSISTENT, TIME_TO_RECONNECT
+from . import runtime  # noqa: F401  (first: its `init` listener makes the RunContext used here)
+
+log = logging.getLogger("harness")
+
+#: The reason a follower gives for a planned cut (python-socketio's own reasons are
+#: 'client disconnect', 'server disconnect' and 'transport error').
+CUT = "cut"
+CLIENT_DISCONNECT = "client disconnect"
+#: Store owners list orders created since this long before they went away (clock skew).
+DISCOVERY_MARGIN_MS = 5_000.0
+_LIST_LIMIT = 100
+_MAX_PAGES = 20
+_FINISHED_KEPT = 50_000
+
+
+class CatchUpFailed(Exception):
+    """A catch-up read the target refused (not a 404) three times."""
+
+
+class WorkQueue(Queue):
+    """A user's work queue that takes each order once, however it heard of it (an event,
+    or a catch-up after a reconnect)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        key = None
+        if isinstance(item, dict):
+            key = item.get("id") or item.get("orderId")
+        if isinstance(key, str):
+            if key in self._seen:
+                return
+            self._seen[key] = None
+            while len(self._seen) > 100_000:
+                self._seen.popitem(last=False)
+        super().put(item, block, timeout)
+
+
+def _created_ms(order: dict[str, Any]) -> float | None:
+    text = order.get("createdAt")
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000.0
+    except ValueError:
+        return None
+
+
+class Follower:
+    """One user's connection as far as reconnection goes (see the module docstring)."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self.ctx = user.ctx
+        self.book = self.ctx.reconnection
+        self.role: Role = user.role
+        #: Followed orders: id -> (status, version), open ones only.
+        self.orders: dict[str, tuple[str, int]] = {}
+        #: Orders seen to end: id -> when (monotonic). Recent ones are read after a drop too:
+        #: the change that ended one may have been learned from an HTTP answer (or from one
+        #: event of several) while the socket's copies were lost in the drop.
+        self._finished: OrderedDict[str, float] = OrderedDict()
+        self.up = False
+        self.ever_connected = False
+        self.stopped = False
+        self.generation = 0
+        self.dropped_mono: float | None = None
+        #: The first drop the user has not yet recovered from (monotonic; wall ms).
+        self.away_since: float | None = None
+        self.away_since_ms: float | None = None
+        self._catch_up: gevent.Greenlet | None = None
+        self.book.followers.add(self)
+
+    @property
+    def away(self) -> bool:
+        return self.ever_connected and not self.stopped and (not self.up or self.away_since is not None)
+
+    def ping_settings(self) -> tuple[float, float]:
+        eio = getattr(getattr(self.user, "sio", None), "eio", None)
+        return (float(getattr(eio, "ping_interval", None) or 25.0),
+                float(getattr(eio, "ping_timeout", None) or 20.0))
+
+    # --- what the user follows -----------------------------------------------------------------
+
+    def saw(self, event: str, data: Any) -> None:
+        """An event the user's socket received."""
+        if isinstance(data, dict):
+            self._note(data.get("orderId"), data.get("status"), data.get("version"))
+
+    def saw_order(self, order: Any) -> None:
+        """An order as an HTTP answer showed it (a change the user caused)."""
+        if isinstance(order, dict):
+            self._note(order.get("id"), order.get("status"), order.get("version"))
+
+    def _note(self, order_id: Any, status: Any, version: Any) -> None:
+        if not isinstance(order_id, str) or not isinstance(status, str):
+            return
+        if isinstance(version, bool) or not isinstance(version, int):
+            return
+        if order_id in self._finished:
+            return
+        known = self.orders.get(order_id)
+        if known is not None and known[1] >= version:
+            return
+        if status in TERMINAL_STATUSES:
+            self._finish(order_id)
+        else:
+            self.orders[order_id] = (status, version)
+
+    def _finish(self, order_id: str) -> None:
+        self.orders.pop(order_id, None)
+        self._finished[order_id] = time.monotonic()
+        while len(self._finished) > _FINISHED_KEPT:
+            self._finished.popitem(last=False)
+
+    # --- the connection ------------------------------------------------------------------------
+
+    def connected(self) -> None:
+        if self.stopped:
+            return
+        self.up = True
+        if not self.ever_connected:
+            self.ever_connected = True
+            return
+        self.book.reconnects += 1
+        if self.dropped_mono is not None:
+            self.ctx.figure(TIME_TO_RECONNECT, (time.monotonic() - self.dropped_mono) * 1000.0,
+                            REQUEST_TYPE)
+        self.ctx.keep_clock(self.user)
+        self._catch_up = gevent.spawn(self._catch_up_run, self.generation)
+
+    def disconnected(self, reason: Any) -> None:
+        if reason == CLIENT_DISCONNECT:  # the user stops (on_stop): no reconnection follows
+            self.stopped = True
+            self.up = False
+            if self._catch_up is not None:
+                self._catch_up.kill(block=False)
+            return
+        if not self.up:
+            return  # the client noticing a cut already counted
+        self.up = False
+        self.generation += 1
+        now = time.monotonic()
+        self.dropped_mono = now
+        if self.away_since is None:
+            self.away_since = now
+            self.away_since_ms = time.time() * 1000.0
+        if reason != CUT:
+            self.book.unplanned_drops += 1
+            self.book.bump(self.book.drop_reasons, str(reason))
+            watch = getattr(self.ctx, "outage_watch", None)
+            if watch is not None:
+                watch.suspect()
+
+    def cut(self, kind: str) -> bool:
+        """Cut this user's connection now (the cut plan calls this in a greenlet of its own).
+
+        The socket's presence in its rooms ends at the cut (through the user's own disconnect
+        handler): what the server sends from now on is missed while away, not missing."""
+        sio = getattr(self.user, "sio", None)
+        if not self.up or not isinstance(sio, CuttableClient):
+            return False
+        sio.settle_acks()
+        if not self.up or sio.eio.state != "connected":
+            return False
+        self.book.cuts += 1
+        self.book.bump(self.book.cuts_by_kind, kind)
+        self.user._on_disconnect(CUT)
+        sio.cut(kind)
+        return True
+
+    # --- connection trouble (disruption.Observer) ---------------------------------------------------
+
+    def connect_error(self, kind: str, message: str) -> None:
+        if not self.ever_connected:
+            return  # a first connection's failure is counted by the user (connections.failed)
+        self.book.bump(self.book.connect_errors, kind)
+        if kind == "refused":
+            watch = getattr(self.ctx, "outage_watch", None)
+            if watch is not None:
+                watch.suspect()
+
+    def upgrade_failed(self, reason: str) -> None:
+        self.book.upgrade_failures += 1
+        self.book.bump(self.book.upgrade_failure_reasons, reason.split(" -+-+- ")[0][:80])
+
+    def session_unknown(self) -> None:
+        self.book.session_id_unknown += 1
+
+    # --- catching up -----------------------------------------------------------------------------------
+
+    def _current(self, generation: int) -> bool:
+        return generation == self.generation and self.up and not self.stopped
+
+    def _catch_up_run(self, generation: int) -> None:
+        try:
+            ids = list(self.orders)
+            since = (self.away_since or time.monotonic()) - self.ctx.options.settle_s - 1.0
+            for order_id, ended in reversed(self._finished.items()):
+                if ended < since:
+                    break
+                ids.append(order_id)
+            for order_id in self._discover(generation):
+                if order_id not in self.orders and order_id not in ids:
+                    ids.append(order_id)
+            for order_id in ids:
+                if not self._current(generation):
+                    return
+                self._read(order_id, generation)
+        except gevent.GreenletExit:
+            raise
+        except CatchUpFailed as exc:  # the target refused a read (counted in Locust's failures)
+            log.warning("harness: a catch-up after a reconnect failed: %s", exc)
+            self._gave_up(generation)
+            return
+        except Exception:  # a catch-up must never take the user down
+            log.exception("harness: catch-up after a reconnect failed")
+            self._gave_up(generation)
+            return
+        if self._current(generation) and self.away_since is not None:
+            self.ctx.figure(TIME_TO_CONSISTENT, (time.monotonic() - self.away_since) * 1000.0,
+                            REQUEST_TYPE)
+            self.book.consistent += 1
+            self.away_since = None
+            self.away_since_ms = None
+
+    def _gave_up(self, generation: int) -> None:
+        """Not consistent, and not waited for either: counted as a failed catch-up."""
+        self.book.catch_up_failures += 1
+        if self._current(generation):
+            self.away_since = None
+            self.away_since_ms = None
+
+    def _call(self, generation: int, operation: Operation, **kwargs: Any) -> dict[str, Any] | None:
+        """An API call that rides out an outage (the user's backoff is in `unreachable`);
+        None when the order is gone (404) or the connection dropped again meanwhile.
+        Any other refusal is retried twice, then raised (`CatchUpFailed`)."""
+        refused = 0
+        while self._current(generation):
+            try:
+                return self.user.call(operation, expect=(404,), **kwargs)
+            except TargetUnreachable:
+                continue
+            except Exception as exc:
+                status = getattr(exc, "status", None)
+                if status == 404:
+                    return None
+                if status is None:
+                    raise
+                refused += 1
+                if refused > 2:
+                    raise CatchUpFailed(f"{operation.value}: HTTP {status}") from exc
+                gevent.sleep(0.5 * refused)
+        return None
+
+    def _read(self, order_id: str, generation: int) -> None:
+        answer = self._call(generation, Operation.GET_ORDER, order_id=order_id)
+        if answer is None:
+            if self._current(generation):
+                self._finish(order_id)  # gone (a restarted server without its data)
+                self._resume_gone(order_id)
+            return
+        order = answer.get("order") if isinstance(answer, dict) else None
+        if not isinstance(order, dict) or not isinstance(order.get("version"), int):
+            return
+        self.ctx.caught_up(self.user.ledger, order_id, int(order["version"]))
+        self._note(order_id, order.get("status"), order["version"])
+        self._resume(order)
+
+    def _discover(self, generation: int) -> list[str]:
+        """Orders that appeared while the user was away (store owners, drivers)."""
+        if self.role is Role.STORE_OWNER:
+            since = (self.away_since_ms or time.time() * 1000.0) - DISCOVERY_MARGIN_MS
+            offset = self.ctx.clock.offset_ms or 0.0
+            found: list[str] = []
+            for page in range(1, _MAX_PAGES + 1):
+                answer = self._call(generation, Operation.LIST_ORDERS,
+                                    query={"page": page, "limit": _LIST_LIMIT})
+                orders = (answer or {}).get("orders") or []
+                older = False
+                for order in orders:
+                    created = _created_ms(order)
+                    if created is not None and created - offset < since:
+                        older = True
+                        continue
+                    if isinstance(order.get("id"), str):
+                        found.append(order["id"])
+                if older or len(orders) < _LIST_LIMIT:
+                    break
+            return found
+        if self.role is Role.DRIVER:
+            answer = self._call(generation, Operation.LIST_ORDERS,
+                                query={"status": Status.DRIVER_ASSIGNED.value, "limit": _LIST_LIMIT})
+            return [o["id"] for o in (answer or {}).get("orders") or [] if isinstance(o.get("id"), str)]
+        return []
+
+    def _resume(self, order: dict[str, Any]) -> None:
+        """Act on what the read showed, as the missed event would have made the user act."""
+        user, status, order_id = self.user, order.get("status"), order.get("id")
+        if self.role is Role.CUSTOMER:
+            if status in TERMINAL_STATUSES:
+                self._resume_gone(order_id)
+        elif self.role is Role.STORE_OWNER:
+            if status == Status.PENDING and hasattr(user, "work") and user._mine(order_id):
+                user.work.put(order)
+        elif self.role is Role.DRIVER:
+            if (status == Status.DRIVER_ASSIGNED and hasattr(user, "work")
+                    and order.get("driverId") == user.identity.user_id):
+                user.work.put({"orderId": order_id, "customerId": order.get("customerId"),
+                               "status": status, "version": order.get("version"),
+                               "driverId": order.get("driverId")})
+
+    def _resume_gone(self, order_id: Any) -> None:
+        done = getattr(self.user, "_done", {}).get(order_id)
+        if done is not None:
+            done.set()
+
+
+# --- the plugin ------------------------------------------------------------------------------------
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    ctx = getattr(environment, "harness", None)
+    if ctx is None:
+        return
+    opts = ctx.options
+    ctx.reconnection.plan = plan_for(opts.cut_mode, opts.cut_share, opts.cut_every_s)
+    if not isinstance(environment.runner, MasterRunner):
+        ctx.outage_watch = OutageWatch(ctx, environment.host)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_: Any) -> None:
+    ctx = getattr(environment, "harness", None)
+    if ctx is None or isinstance(environment.runner, MasterRunner):
+        return
+    plan = ctx.reconnection.plan
+    running = getattr(ctx, "cut_plan_greenlet", None)
+    if plan is None or (running is not None and not running.dead):
+        return
+    rng = random.Random(f"{ctx.options.seed}/cuts/{ctx.process}")
+    ctx.cut_plan_greenlet = gevent.spawn(
+        run_plan, plan, lambda: list(ctx.reconnection.followers), stop=lambda: ctx.draining,
+        rng=rng, spawn=gevent.spawn, sleep=gevent.sleep)
+    log.info("harness: cut plan %s", plan.describe())
