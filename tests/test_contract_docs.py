@@ -43,6 +43,7 @@ from harness.contract import (
 )
 from harness.contract.documents import rendered
 from harness.contract.schemas import EVENT_PAYLOADS
+from tests.support.json_paths import json_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -241,23 +242,12 @@ TIMESTAMPS = st.builds(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            out += _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            out += _paths(child, (*prefix, i))
-    return out
-
-
 @st.composite
 def mutated(draw: st.DrawFn, valid: Any) -> Any:
     """A valid example with a few of its parts replaced, deleted or added to."""
     data = copy.deepcopy(valid)
     for _ in range(draw(st.integers(0, 3))):
-        paths = _paths(data)
+        paths = json_paths(data)
         if not paths:
             return draw(JSON | EDGES)
         path = draw(st.sampled_from(paths))

@@ -63,6 +63,7 @@ class Reconciler:
         self.foreign = 0
         self.leak_samples: list[tuple[str, str, Key]] = []
         self.missing_samples: list[tuple[str, str, Key, float]] = []
+        self.receipts_seen = 0
         #: Changes the run caused, by the first event each produces (`newOrder`: orders created).
         self.changes_by_first_event: dict[str, int] = {}
         self._on_delivery = on_delivery
@@ -97,6 +98,7 @@ class Reconciler:
 
     def add_receipts(self, receipts: Iterable[Receipt]) -> None:
         for receipt in receipts:
+            self.receipts_seen += 1
             if receipt.key in self._closed:
                 self.late += 1
                 continue

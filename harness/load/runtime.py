@@ -20,6 +20,7 @@ import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
+from ..contract import Event
 from .context import RunContext
 from .options import LoadConfigError, add_arguments, from_parsed
 from .reconnect_stats import REJOIN_GRACE_MAX_S
@@ -30,6 +31,7 @@ RECORDS_MSG = "harness_records"
 DRAIN_MSG = "harness_drain"
 DRAINED_MSG = "harness_drained"
 SHIP_EVERY_S = 1.0
+PROGRESS_EVERY_S = 5.0
 QUIET_S = 1.0
 _CLOCK_EVERY_S = 10.0
 
@@ -182,6 +184,7 @@ def _ship_forever(environment: Any) -> None:
 
 def _settle_forever(environment: Any) -> None:
     ctx = context_of(environment)
+    last_progress = time.monotonic()
     while True:
         gevent.sleep(SHIP_EVERY_S)
         if not isinstance(environment.runner, MasterRunner):
@@ -189,6 +192,31 @@ def _settle_forever(environment: Any) -> None:
         assert ctx.reconciler is not None
         # Workers ship every second: keep one more second of slack before closing books.
         ctx.reconciler.settle(ctx.now_ms() - 2000.0 * SHIP_EVERY_S)
+        if ctx.started_at is not None and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+            last_progress = time.monotonic()
+            print(progress_line(environment, ctx), flush=True)
+
+
+def progress_line(environment: Any, ctx: RunContext) -> str:
+    """One line a person can follow a long run by: what happened so far, and what went wrong."""
+    from ..ledger import CountsByEvent
+
+    assert ctx.reconciler is not None
+    counts = CountsByEvent()
+    counts.add(ctx.reconciler.counts)
+    counts.add(ctx.counts)
+    for worker in ctx.workers.values():
+        counts.add(CountsByEvent.from_dict(worker["counts"]))
+    total = counts.total()
+    rec = ctx.reconciler
+    elapsed = time.time() - (ctx.started_at or time.time())
+    users = getattr(environment.runner, "user_count", 0)
+    bad = ", ".join(f"{n} {name}" for name, n in (
+        ("missing", total.missing), ("leaked", total.leaked), ("duplicate", total.duplicate),
+        ("out of order", total.out_of_order), ("invalid", total.invalid)))
+    return (f"harness: {elapsed:5.0f} s  {users} users  "
+            f"{rec.changes_by_first_event.get(Event.NEW_ORDER, 0)} orders  "
+            f"{rec.receipts_seen} events received; so far {bad}")
 
 
 def _wait_quiet(ctx: RunContext, limit_s: float) -> None:

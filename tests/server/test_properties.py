@@ -49,6 +49,7 @@ from harness.contract import (
 )
 from harness.contract.schemas import DRIVER_LOCATION_ACK, ERROR_OUT, TIME_SYNC_ACK
 from tests.support.server import ServerThread
+from tests.support.json_paths import json_paths
 
 Json = Any
 _run = os.urandom(3).hex()
@@ -83,22 +84,11 @@ EDGES = st.sampled_from([
 ])
 
 
-def _paths(value: Json, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            out += _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            out += _paths(child, (*prefix, i))
-    return out
-
-
 @st.composite
 def near_valid(draw: st.DrawFn, valid: Json) -> Json:
     """`valid` with one part (at any depth) replaced by arbitrary JSON, deleted, or made huge."""
     body = copy.deepcopy(valid)
-    path = draw(st.sampled_from(_paths(body)))
+    path = draw(st.sampled_from(json_paths(body)))
     parent = body
     for step in path[:-1]:
         parent = parent[step]
