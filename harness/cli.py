@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .commands import demo, load
+from .commands import compare, demo, load, report
 
 EXIT_CONFIG = 2
 
@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     contract.set_defaults(func=_contract)
     load.add_parser(sub)
     demo.add_parser(sub)
+    report.add_parser(sub)
+    compare.add_parser(sub)
     return parser
 
 

@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 import httpx
 
 from ..contract import BY_OPERATION, Operation
+from ..reporting.finish import finish as finish_run
+from ..reporting.thresholds import ThresholdConfigError, load_or_default
 from ..runs import new_run_id, run_folder
 from ..summary import summary_text
 
@@ -98,6 +100,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="cut users' connections at set times (any scenario; reconnect: closed)")
     p.add_argument("--cut-share", type=float, default=None, help="share of users cut each time")
     p.add_argument("--cut-every", type=float, default=None, help="seconds between cuts")
+    p.add_argument("--thresholds", default=None, metavar="FILE",
+                   help="TOML [thresholds] upper bounds; exit 1 if one is exceeded "
+                   "(default: the harness's default set)")
     p.set_defaults(func=run)
 
 
@@ -139,9 +144,10 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
             raise LoadSetupError("--users must exceed store owners plus drivers (the rest are customers)")
         if args.tokens == "mint" and not args.jwt_secret:
             raise LoadSetupError("--tokens mint needs --jwt-secret")
+        thresholds = load_or_default(args.thresholds)
         scenario = scenario_file(args.scenario)
         check_target(args.target, verify=not args.insecure)
-    except LoadSetupError as exc:
+    except (LoadSetupError, ThresholdConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     run_id = args.run_id or new_run_id()
@@ -154,5 +160,5 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     report = Path(report_dir) / "report.json"
     if report.is_file():
         print("\n" + summary_text(json.loads(report.read_text(encoding="utf-8"))), flush=True)
-        print(f"report: {report}", flush=True)
-    return proc.returncode
+    # Locust's own exit code (1 on any request failure) is not ours: the thresholds decide.
+    return finish_run(report_dir, thresholds)

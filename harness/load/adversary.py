@@ -20,7 +20,7 @@ from locust import task
 from ..contract import ROOM_JOIN_ATTEMPTS, STORE_OWNERS_ROOM, Role, customer_room, driver_room
 from .identity import mint
 from .options import transports_for
-from .users import OrderAppUser
+from .users import OrderAppUser, close_socket
 
 #: Wrong on purpose: never the target's secret.
 _FORGED_SECRET = "not-the-servers-secret-0123456789abcdef"
@@ -113,7 +113,7 @@ class _Adversary(OrderAppUser):
         self.ctx.isolation["bad_tokens_accepted"] += 1
         self.ctx.bad_tokens_accepted.append(name)
         gevent.sleep(self.listen_s)
-        sio.disconnect()
+        close_socket(sio)
 
 
 class AdversarialCustomer(_Adversary):

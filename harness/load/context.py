@@ -81,6 +81,7 @@ class RunContext:
         self.run_time: float | None = None
         self.started_at: float | None = None
         self.drained_workers: set[str] = set()
+        self.report_written = False
         #: Ids of this process's users by role: the adversarial users aim at them.
         self.known_users: dict[Role, list[str]] = {role: [] for role in Role}
         #: Room-joining attempts and bad-token connects made by adversarial users.

@@ -165,6 +165,11 @@ class Follower:
         self.up = True
         if not self.ever_connected:
             self.ever_connected = True
+            if self.role is Role.STORE_OWNER:
+                # Orders created just before this first connect had their `newOrder` sent
+                # before the socket was in its room: find them as after a reconnect, or a
+                # later drop would miss their changes with nothing to catch up on.
+                self._catch_up = gevent.spawn(self._catch_up_run, self.generation)
             return
         self.book.reconnects += 1
         if self.dropped_mono is not None:

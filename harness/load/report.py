@@ -70,6 +70,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
             events[name] = c.as_dict()
     opts = ctx.options
     return {
+        "schema_version": "1",
         "run": {
             "id": opts.run_id,
             "target": environment.host,

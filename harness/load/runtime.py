@@ -32,6 +32,8 @@ DRAIN_MSG = "harness_drain"
 DRAINED_MSG = "harness_drained"
 SHIP_EVERY_S = 1.0
 PROGRESS_EVERY_S = 5.0
+#: How long users get to stop once the run has drained, before the run ends without them.
+STOP_GRACE_S = 30.0
 QUIET_S = 1.0
 _CLOCK_EVERY_S = 10.0
 
@@ -249,7 +251,21 @@ def drain_and_quit(environment: Any) -> None:
             gevent.sleep(0.1)
     else:
         _wait_quiet(ctx, ctx.options.event_timeout_s)
+    # A user that cannot be stopped would keep Locust from ever quitting; the report must
+    # still be written and the run must end.
+    gevent.spawn_later(STOP_GRACE_S, _force_end, environment)
     runner.quit()
+
+
+def _force_end(environment: Any) -> None:
+    ctx = context_of(environment)
+    if ctx.report_written:
+        return
+    log.error("harness: users did not stop within %.0f s of the end; writing the report and "
+              "ending the run", STOP_GRACE_S)
+    _on_quitting(environment)
+    sys.stdout.flush()
+    os._exit(1)
 
 
 @events.test_start.add_listener
@@ -269,6 +285,9 @@ def _on_quitting(environment: Any, **_: Any) -> None:
         return
     from .report import write_report
 
+    if ctx.report_written:
+        return
+    ctx.report_written = True
     if not isinstance(environment.runner, MasterRunner):
         ctx.keep_books(ctx.take_records())
     assert ctx.reconciler is not None

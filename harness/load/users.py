@@ -46,6 +46,18 @@ from .runtime import context_of, process_share
 _DRIVER_CACHE_S = 20.0
 
 
+#: How long stopping a socket may take. python-socketio's `shutdown()` joins the client's
+#: read loop or its reconnection task, which a half-open connection can hold for a long
+#: time; a user that cannot stop keeps Locust from ending the run at all.
+SOCKET_CLOSE_TIMEOUT_S = 3.0
+
+
+def close_socket(sio: socketio.Client) -> None:
+    """Disconnect, or end the reconnection attempts, within SOCKET_CLOSE_TIMEOUT_S."""
+    with gevent.Timeout(SOCKET_CLOSE_TIMEOUT_S, False):
+        sio.shutdown()
+
+
 class HttpRefused(Exception):
     """A request the server answered with an unexpected status (recorded as a failure)."""
 
@@ -139,7 +151,7 @@ class OrderAppUser(FastHttpUser):
     def on_stop(self) -> None:
         self.follower.disconnected("client disconnect")
         if self.sio is not None:
-            self.sio.shutdown()  # disconnects, or ends the reconnection attempts
+            close_socket(self.sio)
 
     def connect(self) -> None:
         opts = self.ctx.options
@@ -279,7 +291,12 @@ class Customer(OrderAppUser):
                 self._follow(answer["order"]["id"])
         finally:
             if self.ctx.pacer is None:
-                guest.close()
+                # Not at once: a guest socket never reconnects nor catches up, so it stays while
+                # the rest of the last change's events (after the terminal one it stopped on)
+                # and, during the drain, changes in flight may still reach it.
+                opts = self.ctx.options
+                gevent.spawn_later(opts.event_timeout_s if self.ctx.draining else opts.settle_s,
+                                   guest.close)
             else:
                 gevent.spawn_later(self.follow_timeout_s, guest.close)
 
@@ -330,7 +347,7 @@ class GuestSocket:
             self.ctx.figure(CONNECT, (time.monotonic() - started) * 1000.0, "connect")
 
     def close(self) -> None:
-        self.sio.shutdown()  # disconnects, or ends the reconnection attempts
+        close_socket(self.sio)
 
 
 class StoreOwner(OrderAppUser):
@@ -456,6 +473,8 @@ class Driver(OrderAppUser):
         end = time.monotonic() + leg
         while time.monotonic() < end and not self.ctx.draining:
             gevent.sleep(min(period, max(0.0, end - time.monotonic())))
+            if self.ctx.draining:  # the drain began during the sleep: cause no more changes
+                return
             if order["status"] in (Status.DRIVER_ASSIGNED, Status.PICKED_UP, Status.IN_TRANSIT):
                 self._report_location(order, seq)
 

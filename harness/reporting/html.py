@@ -1,0 +1,495 @@
+"""`report.html`: one self-contained page from a run folder (report.json + histograms.json).
+
+Plots are drawn with matplotlib on the Agg backend and inlined as SVG. Why matplotlib/Agg:
+it is a well-kept, widely installed library that renders static SVG entirely offline, so
+the page needs no JavaScript bundle, no CDN and no network; with `svg.fonttype = 'none'`
+text stays text (small files, selectable labels) and the page opens anywhere, including
+an air-gapped CI artifact viewer. Agg is the non-interactive backend: no display needed,
+and we never touch pyplot's global state (figures are built with `matplotlib.figure.Figure`).
+
+Everything else (CSS, tables) is inline too; the page has no scripts and no external
+references of any kind.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
+
+from ..contract import Event  # noqa: E402
+from ..latency import decode, summarize  # noqa: E402
+from ..ledger.records import COUNT_NAMES  # noqa: E402
+
+REPORT = "report.json"
+HISTOGRAMS = "histograms.json"
+HTML = "report.html"
+
+EMIT_SUFFIX = ".emit_to_delivery"
+FANOUT_SUFFIX = ".fanout"
+CONNECT = "connect"
+TIME_TO_RECONNECT = "reconnect.time_to_reconnect"
+TIME_TO_CONSISTENT = "reconnect.time_to_consistent"
+#: The ledger's seven counts (issue 3), in report order: two volumes, then five faults.
+VERDICTS = COUNT_NAMES
+EXPECTED, DELIVERED = VERDICTS[:2]
+FAULTS = VERDICTS[2:]
+#: Every plot's id in the page (one <svg> each), in page order.
+PLOT_IDS = ("plot-latency-over-time", "plot-latency-distribution", "plot-activity",
+            "plot-reconnect", "plot-delivery")
+
+_RC = {"svg.fonttype": "none", "svg.hashsalt": "realtime-harness", "font.size": 9,
+       "axes.titlesize": 10, "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.4}
+_PCT_COLORS = {"p50": "#1f77b4", "p90": "#ff7f0e", "p99": "#d62728"}
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
+max-width:1180px;padding:0 16px 40px;color:#1b1f24;background:#fff}
+h1{font-size:22px;margin:18px 0 6px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+.banner{padding:14px 18px;border-radius:6px;margin:14px 0;color:#fff}
+.banner.pass{background:#1a7f37}.banner.fail{background:#cf222e}
+.banner .big{font-size:28px;font-weight:700;letter-spacing:.5px}
+.banner ul{margin:6px 0 0 18px;padding:0}.warn{background:#fff8c5;border:1px solid #d4a72c;
+padding:8px 12px;border-radius:6px;margin:8px 0}
+table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
+th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:right}th{background:#f6f8fa}
+td.l,th.l{text-align:left}td.bad{background:#ffebe9;color:#cf222e;font-weight:600}
+figure{margin:10px 0}figcaption{font-size:12px;color:#57606a;max-width:900px}
+figure svg{width:100%;height:auto;max-width:1100px}
+pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px;max-height:300px}
+.meta td{text-align:left}
+"""
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+def _load(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    report = json.loads((run_dir / REPORT).read_text(encoding="utf-8"))
+    hist_path = run_dir / HISTOGRAMS
+    hists = json.loads(hist_path.read_text(encoding="utf-8")) if hist_path.is_file() else {}
+    return report, hists
+
+
+def _event_names(report: dict[str, Any]) -> list[str]:
+    names = [e.value for e in Event]
+    return names + [n for n in report.get("events", {}) if n not in names]
+
+
+class Histograms:
+    """histograms.json, decoded lazily."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.interval_s = float(data.get("interval_s") or 5.0)
+        self.figures: dict[str, Any] = data.get("figures") or {}
+
+    def total(self, name: str) -> Any:
+        fig = self.figures.get(name)
+        return decode(fig["total"]) if fig else None
+
+    def intervals(self, name: str) -> list[tuple[int, Any]]:
+        fig = self.figures.get(name)
+        if not fig:
+            return []
+        return sorted((int(slot), decode(enc)) for slot, enc in fig["intervals"].items())
+
+    def interval_counts(self, name: str) -> dict[int, int]:
+        return {slot: h.get_total_count() for slot, h in self.intervals(name)}
+
+
+# --- plots -----------------------------------------------------------------------------------------
+
+def _svg(fig: Figure, plot_id: str, title: str) -> str:
+    buf = io.StringIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    # Scale with the page: keep the viewBox, drop the fixed size.
+    text = re.sub(r'<svg([^>]*?)\s+width="[^"]*"\s+height="[^"]*"', r"<svg\1", text, count=1)
+    text = text.replace("<svg", f'<svg id="{plot_id}" role="img" aria-label="{html.escape(title)}"', 1)
+    head_end = text.index(">") + 1
+    return text[:head_end] + f"<title>{html.escape(title)}</title>" + text[head_end:]
+
+
+def _figure(rows: int, cols: int, height_per_row: float = 2.6, width: float = 11.0) -> Figure:
+    with matplotlib.rc_context(_RC):
+        return Figure(figsize=(width, height_per_row * rows), layout="constrained")
+
+
+def _grid(fig: Figure, n: int, cols: int) -> list[Any]:
+    rows = max(1, math.ceil(n / cols))
+    with matplotlib.rc_context(_RC):
+        axes = fig.subplots(rows, cols, squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return flat[:n]
+
+
+def _rel_times(slots: Iterable[int], interval_s: float, start_s: float) -> list[float]:
+    return [slot * interval_s - start_s for slot in slots]
+
+
+def _start_s(hists: Histograms) -> float:
+    slots = [int(s) for fig in hists.figures.values() for s in fig.get("intervals", {})]
+    return min(slots) * hists.interval_s if slots else 0.0
+
+
+def plot_latency_over_time(events: list[str], hists: Histograms) -> str:
+    start = _start_s(hists)
+    with matplotlib.rc_context(_RC):
+        fig = _figure(math.ceil(len(events) / 2), 2)
+        for ax, event in zip(_grid(fig, len(events), 2), events):
+            series = hists.intervals(event)
+            xs = _rel_times((s for s, _ in series), hists.interval_s, start)
+            summaries = [summarize(h) for _, h in series]
+            for label, key in (("p50", "p50_ms"), ("p90", "p90_ms"), ("p99", "p99_ms")):
+                ax.plot(xs, [s[key] for s in summaries], marker="o", markersize=3,
+                        color=_PCT_COLORS[label], label=label)
+            ax.set_title(f"{event}: trigger-to-delivery")
+            ax.set_xlabel("seconds since start (interval start)")
+            ax.set_ylabel("ms")
+            if not series:
+                ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+            else:
+                ax.legend(loc="upper left", fontsize=8)
+            ax.set_ylim(bottom=0)
+        return _svg(fig, "plot-latency-over-time", "Latency percentiles over time per event type")
+
+
+_CURVE_NINES = [i / 20 for i in range(0, 81)]  # 0 .. 4 nines (99.99 %)
+
+
+def _percentile_curve(hist: Any) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for nines in _CURVE_NINES:
+        pct = 100.0 * (1.0 - 10 ** -nines)
+        xs.append(10 ** nines)
+        ys.append(hist.get_value_at_percentile(pct) / 1000.0)
+    return xs, ys
+
+
+def _percentile_axis(ax: Any) -> None:
+    ax.set_xscale("log")
+    ticks = [1, 10, 100, 1000, 10000]
+    ax.set_xticks(ticks, ["0", "90", "99", "99.9", "99.99"])
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("ms")
+
+
+def plot_distribution(events: list[str], hists: Histograms) -> str:
+    with matplotlib.rc_context(_RC):
+        fig = _figure(math.ceil(len(events) / 2), 2)
+        for ax, event in zip(_grid(fig, len(events), 2), events):
+            drawn = False
+            for name, label in ((event, "trigger-to-delivery"),
+                                (event + EMIT_SUFFIX, "emit-to-delivery"),
+                                (event + FANOUT_SUFFIX, "fan-out completion")):
+                hist = hists.total(name)
+                if hist is None or not hist.get_total_count():
+                    continue
+                xs, ys = _percentile_curve(hist)
+                ax.plot(xs, ys, label=f"{label} (n={hist.get_total_count()})")
+                drawn = True
+            _percentile_axis(ax)
+            ax.set_title(f"{event}: latency distribution")
+            if drawn:
+                ax.legend(loc="upper left", fontsize=8)
+            else:
+                ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+        return _svg(fig, "plot-latency-distribution", "Latency distribution per event type")
+
+
+def activity_series(events: list[str], hists: Histograms) -> tuple[list[int], dict[str, list[float]], list[int]]:
+    """(slots, events/s per event type per slot, connections per slot)."""
+    per_event: dict[str, dict[int, int]] = {}
+    slots: set[int] = set()
+    for event in events:
+        trig = hists.interval_counts(event)
+        emit = hists.interval_counts(event + EMIT_SUFFIX)
+        both = {s: max(trig.get(s, 0), emit.get(s, 0)) for s in set(trig) | set(emit)}
+        per_event[event] = both
+        slots |= set(both)
+    connects = hists.interval_counts(CONNECT)
+    slots |= set(connects)
+    ordered = sorted(slots)
+    if ordered:
+        ordered = list(range(ordered[0], ordered[-1] + 1))
+    rates = {e: [per_event[e].get(s, 0) / hists.interval_s for s in ordered] for e in events}
+    return ordered, rates, [connects.get(s, 0) for s in ordered]
+
+
+def plot_activity(events: list[str], hists: Histograms) -> str:
+    slots, rates, connects = activity_series(events, hists)
+    start = _start_s(hists)
+    xs = _rel_times(slots, hists.interval_s, start)
+    with matplotlib.rc_context(_RC):
+        fig = _figure(1, 2, height_per_row=3.0)
+        ax_c, ax_e = _grid(fig, 2, 2)
+        width = hists.interval_s * 0.8
+        ax_c.bar(xs, connects, width=width, align="edge", color="#8c959f", label="connections opened")
+        total, cumulative = 0, []
+        for n in connects:
+            total += n
+            cumulative.append(total)
+        ax_c2 = ax_c.twinx()
+        ax_c2.step([x + hists.interval_s for x in xs], cumulative, where="pre", color="#1f77b4",
+                   label="cumulative connections")
+        ax_c2.set_ylabel("cumulative")
+        ax_c2.grid(False)
+        ax_c.set_title("Connections per interval (and cumulative)")
+        ax_c.set_xlabel("seconds since start")
+        ax_c.set_ylabel(f"connections per {hists.interval_s:g} s")
+        bottom = [0.0] * len(xs)
+        for event in events:
+            ax_e.bar(xs, rates[event], width=width, align="edge", bottom=bottom, label=event)
+            bottom = [b + r for b, r in zip(bottom, rates[event])]
+        ax_e.set_title("Events delivered per second, by event type")
+        ax_e.set_xlabel("seconds since start")
+        ax_e.set_ylabel("events / s")
+        ax_e.legend(loc="upper left", fontsize=8)
+        return _svg(fig, "plot-activity", "Connections and events per second over time")
+
+
+def plot_reconnect(hists: Histograms) -> str | None:
+    curves = [(name, label, hists.total(name)) for name, label in
+              ((TIME_TO_RECONNECT, "time to reconnect"), (TIME_TO_CONSISTENT, "time to consistent"))]
+    curves = [c for c in curves if c[2] is not None and c[2].get_total_count()]
+    if not curves:
+        return None
+    with matplotlib.rc_context(_RC):
+        fig = _figure(1, 1, height_per_row=3.0, width=7.0)
+        ax = fig.subplots()
+        for _, label, hist in curves:
+            xs, ys = _percentile_curve(hist)
+            ax.plot(xs, ys, label=f"{label} (n={hist.get_total_count()})")
+        _percentile_axis(ax)
+        ax.set_title("Reconnection time distribution")
+        ax.legend(loc="upper left", fontsize=8)
+        return _svg(fig, "plot-reconnect", "Reconnection time distribution")
+
+
+def plot_delivery(report: dict[str, Any], events: list[str]) -> str:
+    entries = report.get("events", {})
+    with matplotlib.rc_context(_RC):
+        fig = _figure(math.ceil(len(events) / 2), 2, height_per_row=2.4)
+        for ax, event in zip(_grid(fig, len(events), 2), events):
+            entry = entries.get(event, {})
+            values = [int(entry.get(v, 0) or 0) for v in VERDICTS]
+            colors = ["#8c959f", "#1a7f37"] + ["#cf222e" if n else "#d0d7de" for n in values[2:]]
+            bars = ax.barh(list(VERDICTS), values, color=colors)
+            ax.bar_label(bars, labels=[str(v) for v in values], padding=2, fontsize=8)
+            ax.invert_yaxis()
+            ax.set_title(f"{event}: delivery accounts")
+            ax.set_xlim(0, max(values + [1]) * 1.15)
+        return _svg(fig, "plot-delivery", "Delivery accounts per event type")
+
+
+# --- page ------------------------------------------------------------------------------------------
+
+def _e(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (dict, list)):
+        return html.escape(json.dumps(value, sort_keys=True))
+    return html.escape(str(value))
+
+
+def _table(headers: list[str], rows: list[list[Any]], *, bad_cols: Iterable[int] = (),
+           cls: str = "") -> str:
+    bad = set(bad_cols)
+    head = "".join(f'<th class="l">{_e(h)}</th>' if i == 0 else f"<th>{_e(h)}</th>"
+                   for i, h in enumerate(headers))
+    body = []
+    for row in rows:
+        cells = []
+        for i, v in enumerate(row):
+            klass = "l" if i == 0 else ("bad" if i in bad and v else "")
+            cells.append(f'<td class="{klass}">{_e(v)}</td>' if klass else f"<td>{_e(v)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    attr = f' class="{cls}"' if cls else ""
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _kv(pairs: list[tuple[str, Any]]) -> str:
+    rows = "".join(f'<tr><th class="l">{_e(k)}</th><td class="l">{_e(v)}</td></tr>' for k, v in pairs)
+    return f'<table class="meta"><tbody>{rows}</tbody></table>'
+
+
+def _fig(svg: str, caption: str) -> str:
+    return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>"
+
+
+def verdict(report: dict[str, Any]) -> tuple[bool, str, list[str]]:
+    """(passed, basis, reasons for failure) for the banner."""
+    thresholds = report.get("thresholds")
+    if isinstance(thresholds, list) and thresholds:
+        bad = [t for t in thresholds if not t.get("passed")]
+        reasons = [str(t.get("message") or t.get("key")) for t in bad]
+        return (not bad, f"{len(thresholds) - len(bad)} of {len(thresholds)} thresholds met", reasons)
+    reasons = []
+    for event, entry in report.get("events", {}).items():
+        for name in FAULTS:
+            if entry.get(name):
+                reasons.append(f"{event}: {name} = {entry[name]}")
+    iso = report.get("isolation", {})
+    if iso.get("bad_tokens_accepted"):
+        reasons.append(f"bad tokens accepted: {iso['bad_tokens_accepted']} "
+                       f"({', '.join(iso.get('bad_tokens_accepted_kinds') or [])})")
+    return (not reasons, "no thresholds in report.json: correctness counts must all be zero", reasons)
+
+
+def _banner(report: dict[str, Any]) -> str:
+    passed, basis, reasons = verdict(report)
+    run = report.get("run", {})
+    delivered = sum(int(e.get(DELIVERED, 0) or 0) for e in report.get("events", {}).values())
+    expected = sum(int(e.get(EXPECTED, 0) or 0) for e in report.get("events", {}).values())
+    conn = report.get("connections", {})
+    word = "PASS" if passed else "FAIL"
+    items = "".join(f"<li>{_e(r)}</li>" for r in reasons[:12])
+    more = f"<li>… and {len(reasons) - 12} more</li>" if len(reasons) > 12 else ""
+    reasons_html = f"<ul>{items}{more}</ul>" if reasons else ""
+    return (f'<div id="verdict" class="banner {"pass" if passed else "fail"}">'
+            f'<div class="big">{word}</div>'
+            f"<div>{_e(basis)}. {delivered} of {expected} expected events delivered; "
+            f"{_e(conn.get('succeeded'))} of {_e(conn.get('attempted'))} connections; "
+            f"{_e(run.get('scenario'))} scenario, {_e(run.get('duration_s'))} s against "
+            f"{_e(run.get('target'))}.</div>{reasons_html}</div>")
+
+
+def _latency_table(report: dict[str, Any], events: list[str]) -> str:
+    rows = []
+    keys = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "count")
+    for event in events:
+        entry = report.get("events", {}).get(event, {})
+        for figure, label in (("trigger_to_delivery", "trigger-to-delivery"),
+                              ("emit_to_delivery", "emit-to-delivery"), ("fanout", "fan-out")):
+            fig = entry.get(figure)
+            if fig:
+                rows.append([f"{event} {label}"] + [fig.get(k) for k in keys])
+    for name, fig in report.get("latency", {}).items():
+        rows.append([name] + [fig.get(k) for k in keys])
+    return _table(["figure", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms", "count"], rows)
+
+
+def render(report: dict[str, Any], hist_data: dict[str, Any]) -> str:
+    hists = Histograms(hist_data)
+    events = _event_names(report)
+    latency_events = [e.value for e in Event]
+    run = report.get("run", {})
+    parts: list[str] = []
+    parts.append(f"<h1>realtime-harness run {_e(run.get('id'))}</h1>")
+    parts.append(_banner(report))
+    gen = report.get("generator", {})
+    if gen.get("latency_suspect"):
+        parts.append(f'<div class="warn">Generator saturated: {_e(gen.get("note"))}</div>')
+    clock = report.get("clock", {})
+    if clock.get("note"):
+        parts.append(f'<div class="warn">{_e(clock["note"])}</div>')
+
+    parts.append('<h2 id="run">Run</h2>')
+    parts.append(_kv([(k, v) for k, v in run.items()]
+                     + [("schema_version", report.get("schema_version")),
+                        ("clock", f"time_sync={clock.get('time_sync')}, offset {_e(clock.get('offset_ms'))} ms")]))
+
+    thresholds = report.get("thresholds")
+    if isinstance(thresholds, list) and thresholds:
+        parts.append('<h2 id="thresholds">Thresholds</h2>')
+        parts.append(_table(["key", "bound", "value", "passed", "message"],
+                            [[t.get("key"), t.get("bound"), t.get("value"),
+                              "yes" if t.get("passed") else "NO", t.get("message")] for t in thresholds]))
+
+    parts.append('<h2 id="delivery">Delivery accounts</h2>')
+    rows = [[event] + [report["events"].get(event, {}).get(v, 0) for v in VERDICTS] for event in events]
+    parts.append(_table(["event"] + list(VERDICTS), rows, bad_cols=range(3, 3 + len(FAULTS))))
+    parts.append(f"<p>late events: {_e(report.get('late_events'))}; foreign events: "
+                 f"{_e(report.get('foreign_events'))}</p>")
+    parts.append(_fig(plot_delivery(report, events),
+                      "The seven ledger counts per event type; red bars are faults that must be zero "
+                      "(expected = delivered + missing)."))
+    if report.get("missing_samples"):
+        parts.append("<p>missing samples (first 20):</p><pre>"
+                     + _e("\n".join(json.dumps(s) for s in report["missing_samples"][:20])) + "</pre>")
+
+    parts.append('<h2 id="latency">Latency</h2>')
+    parts.append(_latency_table(report, latency_events))
+    if report.get("latency_clamped"):
+        parts.append(f"<p>samples clamped to 1 µs..60 s: {_e(report['latency_clamped'])}</p>")
+    parts.append(_fig(plot_latency_over_time(latency_events, hists),
+                      f"p50/p90/p99 trigger-to-delivery latency per {hists.interval_s:g}-second "
+                      "interval (from the per-interval HDR histograms), per event type."))
+    parts.append(_fig(plot_distribution(latency_events, hists),
+                      "Latency by percentile over the whole run (whole-run HDR histograms): "
+                      "trigger-to-delivery, emit-to-delivery (clock-corrected) and fan-out completion."))
+
+    parts.append('<h2 id="activity">Connections and throughput</h2>')
+    conn = report.get("connections", {})
+    parts.append(_kv([("attempted", conn.get("attempted")), ("succeeded", conn.get("succeeded")),
+                      ("failed", conn.get("failed"))]))
+    parts.append(_fig(plot_activity(latency_events, hists),
+                      "Users connected over time is not recorded in the run folder: the left plot "
+                      "shows connections opened per interval (counts of the <code>connect</code> "
+                      "latency figure) and their running total, which equals users connected when "
+                      "no one disconnects. Events per second are delivered events per interval "
+                      "(the larger of the trigger-to-delivery and emit-to-delivery sample counts) "
+                      "divided by the interval length; the first and last intervals may be partial."))
+
+    parts.append('<h2 id="reconnection">Reconnection</h2>')
+    rec = report.get("reconnection", {})
+    parts.append(_kv([(k, v) for k, v in rec.items()
+                      if k not in ("time_to_reconnect", "time_to_consistent", "unrecovered_samples")]))
+    svg = plot_reconnect(hists)
+    if svg:
+        parts.append(_fig(svg, "Time to reconnect (drop to connected) and to consistent "
+                               "(caught up with what was missed), by percentile."))
+    else:
+        parts.append("<p>No reconnections were measured in this run.</p>")
+    if report.get("outages"):
+        parts.append(_table(["started_at", "ended_at", "duration_s", "ongoing_at_end", "unreachable_requests"],
+                            [[o.get(k) for k in ("started_at", "ended_at", "duration_s", "ongoing_at_end",
+                                                 "unreachable_requests")] for o in report["outages"]]))
+
+    parts.append('<h2 id="isolation">Isolation</h2>')
+    iso = report.get("isolation", {})
+    parts.append(_kv([(k, v) for k, v in iso.items() if k not in ("samples", "unmatched_samples")]))
+    for key, label in (("samples", "leak samples"), ("unmatched_samples", "unmatched leak samples")):
+        if iso.get(key):
+            parts.append(f"<p>{label} (first 20 of {len(iso[key])}):</p><pre>"
+                         + _e("\n".join(json.dumps(s, sort_keys=True) for s in iso[key][:20])) + "</pre>")
+    if not iso.get("samples") and not iso.get("unmatched_samples"):
+        parts.append("<p>No leaked events.</p>")
+
+    parts.append('<h2 id="generator">Generator health</h2>')
+    procs = gen.get("processes", [])
+    cols = ["process", "samples", "cpu_percent_p50", "cpu_percent_max", "loop_lag_ms_p99",
+            "loop_lag_ms_max", "users_max", "suspect", "reasons"]
+    parts.append(_table(cols, [[p.get(c) for c in cols] for p in procs]))
+    parts.append(f"<p>latency suspect: <b>{'yes' if gen.get('latency_suspect') else 'no'}</b>"
+                 + (f" — {_e(gen.get('note'))}" if gen.get("note") else "") + "</p>")
+
+    title = f"realtime-harness {('PASS' if verdict(report)[0] else 'FAIL')} {run.get('id', '')}"
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+
+
+def write_html(run_dir: str | Path) -> Path:
+    """Write `report.html` into the run folder from its report.json and histograms.json."""
+    folder = Path(run_dir)
+    report, hists = _load(folder)
+    path = folder / HTML
+    path.write_text(render(report, hists), encoding="utf-8")
+    return path
