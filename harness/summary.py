@@ -13,7 +13,9 @@ _WIDTH = 9
 def summary_text(report: dict[str, Any]) -> str:
     """A readable end-of-run table."""
     run = report["run"]
-    lines = [f"run {run['id']} against {run['target']}: {run['duration_s']:.0f} s, "
+    lines = [] if run.get("complete", True) else [
+        f"INCOMPLETE: {run.get('incomplete_reason')}; these are the figures measured until then"]
+    lines += [f"run {run['id']} against {run['target']}: {run['duration_s']:.0f} s, "
              f"{run['orders_created']} orders ({run['achieved_order_rate']}/s"
              + (f", requested {run['requested_order_rate']}/s" if run["requested_order_rate"] else "")
              + ")",

@@ -12,6 +12,7 @@ import json
 import importlib.util
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from ..summary import summary_text
 
 SCENARIOS = ("lifecycle", "reconnect", "isolation", "mixed")
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -156,9 +158,25 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     print(f"harness: run {run_id}: {args.users} users against {args.target} for {seconds} s "
           f"({args.scenario}{f', {args.workers} workers' if args.workers else ''}); "
           f"report in {report_dir}", flush=True)
-    proc = subprocess.run(locust_command(args, scenario, run_id, report_dir, seconds), env=env)
+    child = subprocess.Popen(locust_command(args, scenario, run_id, report_dir, seconds), env=env)
+    interrupted = False
+    try:
+        child.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C: Locust (in our process group, or told here) stops and writes what it has,
+        # marked incomplete; then the thresholds are judged on it and the exit code is 130.
+        interrupted = True
+        print("\nharness: interrupted; writing the report of what was measured", flush=True)
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout=120)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            child.kill()
+            child.wait()
     report = Path(report_dir) / "report.json"
     if report.is_file():
         print("\n" + summary_text(json.loads(report.read_text(encoding="utf-8"))), flush=True)
     # Locust's own exit code (1 on any request failure) is not ours: the thresholds decide.
-    return finish_run(report_dir, thresholds)
+    code = finish_run(report_dir, thresholds)
+    return EXIT_INTERRUPTED if interrupted else code

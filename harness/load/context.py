@@ -82,6 +82,8 @@ class RunContext:
         self.started_at: float | None = None
         self.drained_workers: set[str] = set()
         self.report_written = False
+        #: Set when the planned duration was reached (the run drained and ended as planned).
+        self.ran_to_the_end = False
         #: Ids of this process's users by role: the adversarial users aim at them.
         self.known_users: dict[Role, list[str]] = {role: [] for role in Role}
         #: Room-joining attempts and bad-token connects made by adversarial users.

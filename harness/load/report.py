@@ -112,11 +112,22 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
     }
 
 
-def write_report(environment: Any, ctx: RunContext) -> Path:
+def write_report(environment: Any, ctx: RunContext, *, incomplete: str | None = None,
+                 quiet: bool = False) -> Path:
+    """Write the run folder. `incomplete` says why the run did not end as planned (a
+    checkpoint, an interruption, a lost worker): the report then holds what was measured up
+    to that point and says so."""
     folder = run_folder(ctx.options.run_id, ctx.options.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     report = build_report(environment, ctx)
-    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (folder / "histograms.json").write_text(json.dumps(ctx.book.encoded()) + "\n", encoding="utf-8")
-    print(summary_text(report), flush=True)
+    report["run"]["complete"] = incomplete is None
+    report["run"]["incomplete_reason"] = incomplete
+    # Write then rename, so a crash mid-write never leaves a torn report.
+    for name, text in (("histograms.json", json.dumps(ctx.book.encoded()) + "\n"),
+                       ("report.json", json.dumps(report, indent=2) + "\n")):
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(folder / name)
+    if not quiet:
+        print(summary_text(report), flush=True)
     return folder

@@ -18,7 +18,7 @@ from typing import Any
 
 import gevent
 from locust import events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from ..contract import Event
 from .context import RunContext
@@ -197,6 +197,13 @@ def _settle_forever(environment: Any) -> None:
         if ctx.started_at is not None and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
             last_progress = time.monotonic()
             print(progress_line(environment, ctx), flush=True)
+            if not ctx.report_written and not ctx.draining:
+                # A checkpoint: if this process dies, the run folder still holds what was
+                # measured up to here, marked incomplete.
+                from .report import write_report
+
+                write_report(environment, ctx, incomplete="the run ended before its last "
+                             "report (checkpoint)", quiet=True)
 
 
 def progress_line(environment: Any, ctx: RunContext) -> str:
@@ -242,6 +249,7 @@ def drain_and_quit(environment: Any) -> None:
     ctx = context_of(environment)
     runner = environment.runner
     ctx.draining = True
+    ctx.ran_to_the_end = True
     log.info("harness: duration reached; draining events in flight")
     if isinstance(runner, MasterRunner):
         expected = {c.id for c in runner.clients.all}
@@ -255,6 +263,18 @@ def drain_and_quit(environment: Any) -> None:
     # still be written and the run must end.
     gevent.spawn_later(STOP_GRACE_S, _force_end, environment)
     runner.quit()
+
+
+def _why_incomplete(environment: Any, ctx: RunContext) -> str | None:
+    """None when the run drained and ended as planned; otherwise why it did not."""
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        lost = [c.id for c in runner.clients.all if getattr(c, "state", None) == STATE_MISSING]
+        if lost:
+            return f"worker(s) lost mid-run: {', '.join(lost)}"
+    if not ctx.ran_to_the_end:
+        return "interrupted before the planned end (Ctrl-C, a signal, or the web UI's stop)"
+    return None
 
 
 def _force_end(environment: Any) -> None:
@@ -292,5 +312,5 @@ def _on_quitting(environment: Any, **_: Any) -> None:
         ctx.keep_books(ctx.take_records())
     assert ctx.reconciler is not None
     ctx.reconciler.finish()
-    folder = write_report(environment, ctx)
+    folder = write_report(environment, ctx, incomplete=_why_incomplete(environment, ctx))
     print(f"harness: report written to {folder}", flush=True)

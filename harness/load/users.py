@@ -484,11 +484,16 @@ class Driver(OrderAppUser):
         lng = round(13.4 + (zlib.crc32(order["id"].encode()) % 1000) * 1e-5, 6)
         assert self.sio is not None
         trigger = self.ctx.trigger()
+        generation = self.follower.generation
         try:
             ack = self.sio.call(ClientEvent.DRIVER_LOCATION.value,
                                 {"orderId": order["id"], "lat": lat, "lng": lng}, timeout=10)
         except socketio.exceptions.TimeoutError:
-            self.ctx.figure(LOCATION_ACK, 10_000.0, "ack")
+            # An ack lost because the connection dropped meanwhile (a cut of ours, or an
+            # outage) says nothing of the server's round trip; one that never came on a live
+            # connection does.
+            if self.follower.generation == generation and not self.follower.away:
+                self.ctx.figure(LOCATION_ACK, 10_000.0, "ack")
             return
         except socketio.exceptions.BadNamespaceError:
             return  # the socket is down (cut, or reconnecting): nothing was sent

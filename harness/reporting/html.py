@@ -358,6 +358,9 @@ def _banner(report: dict[str, Any]) -> str:
     expected = sum(int(e.get(EXPECTED, 0) or 0) for e in report.get("events", {}).values())
     conn = report.get("connections", {})
     word = "PASS" if passed else "FAIL"
+    if run.get("complete") is False:
+        word += " (incomplete run)"
+        reasons = [f"incomplete: {run.get('incomplete_reason')}", *reasons]
     items = "".join(f"<li>{_e(r)}</li>" for r in reasons[:12])
     more = f"<li>… and {len(reasons) - 12} more</li>" if len(reasons) > 12 else ""
     reasons_html = f"<ul>{items}{more}</ul>" if reasons else ""

@@ -27,6 +27,9 @@ def markdown_text(report: dict[str, Any], verdicts: Iterable[dict[str, Any]]) ->
     run = report.get("run") or {}
     verdict = "FAIL" if bad else "PASS"
     lines = [f"## {verdict}: {len(verdicts) - len(bad)}/{len(verdicts)} thresholds met", ""]
+    if run.get("complete") is False:
+        lines += [f"**Incomplete run**: {run.get('incomplete_reason')}. The figures are those "
+                  "measured until then.", ""]
     details = [f"run `{run['id']}`" if run.get("id") else None,
                f"scenario {run['scenario']}" if run.get("scenario") else None,
                f"target {run['target']}" if run.get("target") else None,
