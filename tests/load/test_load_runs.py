@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -36,15 +36,6 @@ from tests.support.load_runs import (
 STATUS_EVENTS = ("orderStatusUpdated", "customer_order_update")
 #: Lines in a run's stderr that mean the plugin or a user crashed (Locust logs and goes on).
 CRASH_MARKS = ("Traceback", "Uncaught exception", "Unhandled exception")
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[ServerPool]:
-    pool = ServerPool()
-    try:
-        yield pool
-    finally:
-        pool.close()
 
 
 def _checked(run: LoadRun, *, codes: tuple[int, ...] = (0,)) -> dict[str, Any]:

@@ -9,20 +9,8 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator
-
-import pytest
 
 from tests.support.load_runs import ServerPool, load_argv
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[ServerPool]:
-    pool = ServerPool()
-    try:
-        yield pool
-    finally:
-        pool.close()
 
 
 def _start(argv: list[str]) -> subprocess.Popen[str]:

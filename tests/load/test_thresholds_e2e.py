@@ -8,24 +8,12 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Iterator
-
-import pytest
 
 from harness.contract import Event
 from tests.support.load_runs import ServerPool, run_load
 
 DELAY_MS = 300
 BOUND = f"{Event.ORDER_STATUS_UPDATED.value}.p99_ms"
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[ServerPool]:
-    pool = ServerPool()
-    try:
-        yield pool
-    finally:
-        pool.close()
 
 
 def test_a_delayed_server_fails_a_tight_latency_bound(servers: ServerPool, tmp_path: Path) -> None:
