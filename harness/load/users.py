@@ -484,7 +484,7 @@ class Driver(OrderAppUser):
         lng = round(13.4 + (zlib.crc32(order["id"].encode()) % 1000) * 1e-5, 6)
         assert self.sio is not None
         trigger = self.ctx.trigger()
-        generation = self.follower.generation
+        generation, away_at_start = self.follower.generation, self.follower.away
         try:
             ack = self.sio.call(ClientEvent.DRIVER_LOCATION.value,
                                 {"orderId": order["id"], "lat": lat, "lng": lng}, timeout=10)
@@ -492,7 +492,8 @@ class Driver(OrderAppUser):
             # An ack lost because the connection dropped meanwhile (a cut of ours, or an
             # outage) says nothing of the server's round trip; one that never came on a live
             # connection does.
-            if self.follower.generation == generation and not self.follower.away:
+            if (self.follower.generation == generation and not away_at_start
+                    and not self.follower.away):
                 self.ctx.figure(LOCATION_ACK, 10_000.0, "ack")
             return
         except socketio.exceptions.BadNamespaceError:
