@@ -186,7 +186,9 @@ class Reconciler:
                         self._on_delivery(event, socket, lag, change)
                     continue
                 sock = self._sockets[socket]
-                if sock.present(change.trigger_ms, change.trigger_ms + self.settle_ms):
+                if change.uncertain:
+                    complete = False
+                elif sock.present(change.trigger_ms, change.trigger_ms + self.settle_ms):
                     counts.expected += 1
                     counts.missing += 1
                     complete = False

@@ -60,14 +60,19 @@ class ChangeRecord:
     emissions: tuple[tuple[str, tuple[str, ...]], ...]
     trigger_ms: float
     process: str
+    #: The server may or may not have made it (its ack was lost to a dropped connection):
+    #: its events count as delivered where they arrive, and as nothing where they do not.
+    uncertain: bool = False
 
     def to_wire(self) -> list[Any]:
         return [_wire_key(self.key), self.order_id,
-                [[e, list(rooms)] for e, rooms in self.emissions], self.trigger_ms, self.process]
+                [[e, list(rooms)] for e, rooms in self.emissions], self.trigger_ms, self.process,
+                self.uncertain]
 
     @classmethod
     def from_wire(cls, w: list[Any]) -> "ChangeRecord":
-        return cls(tuple(w[0]), w[1], tuple((e, tuple(r)) for e, r in w[2]), w[3], w[4])
+        return cls(tuple(w[0]), w[1], tuple((e, tuple(r)) for e, r in w[2]), w[3], w[4],
+                   bool(w[5]) if len(w) > 5 else False)
 
 
 @dataclass(frozen=True)

@@ -148,10 +148,10 @@ class RunContext:
     # --- changes and events ----------------------------------------------------------------------
 
     def caused(self, order: dict[str, Any], kind: ChangeKind, trigger: Trigger,
-               location: tuple[float, float] | None = None) -> None:
+               location: tuple[float, float] | None = None, uncertain: bool = False) -> None:
         """A user of this process caused a change; `order` is the state the server answered."""
         record = change_record(order, kind, trigger_ms=trigger.ms, process=self.process,
-                               location=location)
+                               location=location, uncertain=uncertain)
         self._changes.append(record)
         self._triggers[record.key] = trigger.mono
         for event, received_mono in self._early.pop(record.key, []):

@@ -495,6 +495,11 @@ class Driver(OrderAppUser):
             if (self.follower.generation == generation and not away_at_start
                     and not self.follower.away):
                 self.ctx.figure(LOCATION_ACK, 10_000.0, "ack")
+            elif not away_at_start:
+                # Sent on a live connection that dropped before the ack: the server may
+                # have stored it, so its events, if any arrive, are no leaks.
+                self.ctx.caused(order, ChangeKind.LOCATION, trigger, location=(lat, lng),
+                                uncertain=True)
             return
         except socketio.exceptions.BadNamespaceError:
             return  # the socket is down (cut, or reconnecting): nothing was sent

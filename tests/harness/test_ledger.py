@@ -232,3 +232,16 @@ def test_books_kept_from_two_processes_match_one_process() -> None:
     total = single.counts.total()
     assert total.missing == 1 and total.delivered == total.expected - 1
     assert set(single.counts.as_dict()[Event.ORDER_STATUS_UPDATED]) == set(COUNT_NAMES)
+
+
+def test_an_uncertain_change_is_delivered_where_it_arrives_and_nothing_elsewhere() -> None:
+    rec = Reconciler()
+    rec.add_presence([_connected("own1", STORE_OWNERS_ROOM), _connected("own2", STORE_OWNERS_ROOM)])
+    sure = _status_change()
+    unsure = ChangeRecord(version_key("o1", 3), "o1", sure.emissions, 1000.0, "p1", uncertain=True)
+    rec.add_changes([unsure])
+    rec.add_receipts([Receipt("own1", Event.ORDER_STATUS_UPDATED, unsure.key, 1010.0)])
+    rec.finish()
+    osu = rec.counts[Event.ORDER_STATUS_UPDATED]
+    assert (osu.expected, osu.delivered, osu.missing, osu.leaked) == (1, 1, 0, 0)
+    assert ChangeRecord.from_wire(unsure.to_wire()).uncertain is True
