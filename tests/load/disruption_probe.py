@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,8 @@ class Server:
         self.sio.on("*", self._any)
         self.loop = asyncio.new_event_loop()
         self.port = _free_port()
+        self.ready = threading.Event()  # before the thread starts: it sets it
         threading.Thread(target=self._run, daemon=True).start()
-        self.ready = threading.Event()
 
     @web.middleware
     async def _nonsticky(self, request: web.Request, handler: Any) -> Any:
@@ -107,6 +108,13 @@ def _client(observer: Observer) -> tuple[CuttableClient, dict[str, Any]]:
 
 
 def cut_case(server: Server, transport: str, kind: str, out: list[dict[str, Any]]) -> None:
+    try:
+        _cut_case(server, transport, kind, out)
+    except Exception:  # reported as the case's result, so the test shows why
+        out.append({"case": f"{transport}/{kind}", "error": traceback.format_exc()})
+
+
+def _cut_case(server: Server, transport: str, kind: str, out: list[dict[str, Any]]) -> None:
     observer = Observer()
     client, seen = _client(observer)
     client.connect(server.url, transports=[transport], wait_timeout=5)
@@ -168,7 +176,9 @@ def refused_case() -> dict[str, Any]:
 
 def main() -> int:
     server = Server()
-    server.ready.wait(10)
+    if not server.ready.wait(10):
+        print("probe server did not start within 10 s", file=sys.stderr)
+        return 1
     results: list[dict[str, Any]] = []
     threads = [threading.Thread(target=cut_case, args=(server, t, k, results))
                for t in ("websocket", "polling") for k in ("closed", "silent")]

@@ -124,6 +124,8 @@ def test_cuts_closed_and_silent_on_both_transports_and_error_kinds() -> None:
     done = run_to_exit([PYTHON, str(PROBE)], timeout=90)
     assert done.returncode == 0, done.stderr[-3000:]
     cases = {r["case"]: r for r in map(json.loads, done.stdout.splitlines())}
+    assert [c for c in cases.values() if "error" in c] == [], done.stdout
+    assert len(cases) == 7, done.stdout + done.stderr[-3000:]
     for transport in ("websocket", "polling"):
         closed, silent = cases[f"{transport}/closed"], cases[f"{transport}/silent"]
         for case in (closed, silent):
