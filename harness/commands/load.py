@@ -2,7 +2,7 @@
 
 Locust runs in a child process (importing Locust patches the whole process with gevent,
 and this command must stay a plain process that can report and exit cleanly). With
-`--workers K` it is a Locust master and K local workers (`--processes K`), merged exactly.
+`--workers K` it is a Locust master and K local worker processes, merged exactly.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import json
 import importlib.util
 import os
 import re
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,6 +20,7 @@ import httpx
 
 from ..contract import BY_OPERATION, Operation
 from ..reporting.finish import finish as finish_run
+from .locust_processes import LocustProcesses
 from ..reporting.thresholds import ThresholdConfigError, load_or_default
 from ..runs import new_run_id, run_folder
 from ..summary import summary_text
@@ -109,28 +108,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def locust_command(args: argparse.Namespace, scenario: Path, run_id: str, report_dir: str,
-                   seconds: int) -> list[str]:
+                   seconds: int) -> tuple[list[str], list[str], list[str]]:
+    """(the command up to the locustfile, the master's run options, every process's options)."""
     spawn_rate = args.spawn_rate or max(1.0, args.users / 10.0)
-    cmd = [sys.executable, "-m", "locust", "-f", str(scenario), "--headless",
-           "-u", str(args.users), "-r", str(spawn_rate), "-t", f"{seconds}s",
-           "--host", args.target, "--run-id", run_id, "--report-dir", report_dir,
-           "--store-owners", str(args.store_owners), "--transport", args.transport,
-           "--socketio-path", args.socketio_path, "--tokens", args.tokens,
-           "--think-time", args.think_time, "--location-rate", str(args.location_rate),
-           "--event-timeout", str(args.event_timeout), "--only-summary"]
+    locust = [sys.executable, "-m", "locust", "-f", str(scenario)]
+    run_options = ["--headless", "-u", str(args.users), "-r", str(spawn_rate), "-t", f"{seconds}s",
+                   "--only-summary"]
+    options = ["--host", args.target, "--run-id", run_id, "--report-dir", report_dir,
+               "--store-owners", str(args.store_owners), "--transport", args.transport,
+               "--socketio-path", args.socketio_path, "--tokens", args.tokens,
+               "--think-time", args.think_time, "--location-rate", str(args.location_rate),
+               "--event-timeout", str(args.event_timeout)]
     for flag, value in (("--seed", args.seed), ("--drivers", args.drivers),
                         ("--jwt-secret", args.jwt_secret), ("--order-rate", args.order_rate),
                         ("--cut-mode", args.cut_mode), ("--cut-share", args.cut_share),
                         ("--cut-every", args.cut_every)):
         if value is not None:
-            cmd += [flag, str(value)]
+            options += [flag, str(value)]
     if args.insecure:
-        cmd.append("--insecure")
+        options.append("--insecure")
     if args.no_time_sync:
-        cmd.append("--no-time-sync")
-    if args.workers:
-        cmd += ["--processes", str(args.workers)]
-    return cmd
+        options.append("--no-time-sync")
+    return locust, run_options, options
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -158,22 +157,21 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     print(f"harness: run {run_id}: {args.users} users against {args.target} for {seconds} s "
           f"({args.scenario}{f', {args.workers} workers' if args.workers else ''}); "
           f"report in {report_dir}", flush=True)
-    child = subprocess.Popen(locust_command(args, scenario, run_id, report_dir, seconds), env=env)
+    locust, run_options, options = locust_command(args, scenario, run_id, report_dir, seconds)
+    processes = LocustProcesses.start(locust, run_options, options, workers=args.workers, env=env)
+    print(f"harness: {processes.describe()}", flush=True)
     interrupted = False
     try:
-        child.wait()
+        processes.wait()
     except KeyboardInterrupt:
         # Ctrl-C: Locust (in our process group, or told here) stops and writes what it has,
         # marked incomplete; then the thresholds are judged on it and the exit code is 130.
         interrupted = True
         print("\nharness: interrupted; writing the report of what was measured", flush=True)
-        if child.poll() is None:
-            child.send_signal(signal.SIGINT)
-        try:
-            child.wait(timeout=120)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            child.kill()
-            child.wait()
+        processes.interrupt()
+        processes.close(master_timeout=120)
+    finally:
+        processes.close(master_timeout=120)
     report = Path(report_dir) / "report.json"
     if report.is_file():
         print("\n" + summary_text(json.loads(report.read_text(encoding="utf-8"))), flush=True)

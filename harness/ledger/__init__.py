@@ -17,6 +17,8 @@ from .records import (
     Receipt,
     key_of,
     location_key,
+    process_of,
+    socket_id,
     version_key,
 )
 from .expect import change_record

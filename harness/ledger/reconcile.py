@@ -13,6 +13,11 @@ was caused did not have to receive its events: those are counted as missed while
 and as recovered when a catch-up read after the reconnect covers them (a read that comes
 in after the change's books were closed still recovers it: a silent drop can take longer
 to notice than the timeout).
+
+A process that is lost mid-run (a killed worker) takes its unshipped records with it: from
+a little before it was last heard from, its sockets' expectations and the receipts its users'
+unshipped changes would explain are not judged (counted in `not_judged`), never called
+missing or leaked.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .records import CatchUp, ChangeRecord, CountsByEvent, Key, Presence, Receipt
+from .records import CatchUp, ChangeRecord, CountsByEvent, Key, Presence, Receipt, process_of
 
 #: Called for every delivery: (event, socket, latency from the trigger in ms, the change).
 DeliveryHook = Callable[[str, str, float, ChangeRecord], None]
@@ -83,6 +88,10 @@ class Reconciler:
         self._orders: set[str] = set()
         #: Keys whose books are closed, kept a while to tell late receipts from leaks.
         self._closed: dict[Key, float] = {}
+        #: Lost processes: name -> when they were last heard from (wall ms).
+        self.lost: dict[str, float] = {}
+        #: Expectations and receipts a lost process kept the books from judging.
+        self.not_judged = 0
 
     # --- input ----------------------------------------------------------------------------------
 
@@ -133,6 +142,26 @@ class Reconciler:
                     self._unrecovered[(c.socket, c.order_id)] = left
                 else:
                     del self._unrecovered[(c.socket, c.order_id)]
+
+    def process_lost(self, process: str, last_heard_ms: float) -> None:
+        """A process died; it had shipped everything it recorded up to `last_heard_ms`.
+
+        Its sockets may have had receipts it never shipped (for changes up to a timeout
+        older than that), and its users may have caused changes nobody recorded, whose
+        events other sockets received: neither can be judged."""
+        self.lost.setdefault(process, last_heard_ms)
+
+    def _lost_before(self, socket: str, trigger_ms: float) -> bool:
+        """The socket's process was lost, and a receipt for a change caused then could be
+        among what it never shipped."""
+        last_heard = self.lost.get(process_of(socket))
+        return last_heard is not None and trigger_ms > last_heard - self.timeout_ms
+
+    def _explained_by_loss(self, receipt: Receipt) -> bool:
+        """An unmatched receipt that a lost process's unrecorded change may have caused: it
+        came after that process's last records, before its changes' events had all landed."""
+        return any(last_heard - self.timeout_ms <= receipt.received_ms
+                   <= last_heard + 2 * self.timeout_ms for last_heard in self.lost.values())
 
     # --- closing the books ------------------------------------------------------------------------
 
@@ -188,6 +217,9 @@ class Reconciler:
                 sock = self._sockets[socket]
                 if change.uncertain:
                     complete = False
+                elif self._lost_before(socket, change.trigger_ms):
+                    complete = False
+                    self.not_judged += 1
                 elif sock.present(change.trigger_ms, change.trigger_ms + self.settle_ms):
                     counts.expected += 1
                     counts.missing += 1
@@ -230,8 +262,10 @@ class Reconciler:
         return out
 
     def _unmatched(self, receipt: Receipt, key: Key) -> None:
-        order_id = key[1]
-        if order_id not in self._orders:
+        if self._explained_by_loss(receipt):
+            self.not_judged += 1
+            return
+        if key[1] not in self._orders:
             self.foreign += 1
             return
         self.counts[receipt.event].leaked += 1

@@ -19,6 +19,16 @@ from ..contract import DeliveryKind, Event
 Key = tuple[Any, ...]
 
 
+def socket_id(process: str, number: int) -> str:
+    """A socket's name in the books: the process that holds it, then its number there."""
+    return f"{process}/{number}"
+
+
+def process_of(socket: str) -> str:
+    """The process that holds a socket (see `socket_id`)."""
+    return socket.rsplit("/", 1)[0]
+
+
 def version_key(order_id: str, version: int) -> Key:
     return ("v", order_id, version)
 

@@ -28,6 +28,8 @@ from ..ledger import (
     Reconciler,
     SocketLedger,
     change_record,
+    process_of,
+    socket_id,
 )
 from .health import GeneratorHealth
 from .options import LoadOptions
@@ -93,6 +95,10 @@ class RunContext:
         self.health = GeneratorHealth()
         #: The latest cumulative report of each worker process (master only).
         self.workers: dict[str, dict[str, Any]] = {}
+        #: Locust node id -> (the worker's process name, wall ms it was last heard from).
+        self.worker_nodes: dict[str, tuple[str, float]] = {}
+        #: Workers that went missing mid-run, by node id (master only; report.json `lost_workers`).
+        self.lost_workers: dict[str, dict[str, Any]] = {}
         #: Records this process took for the books so far, by event (see `own_counts`).
         self.taken: dict[str, dict[str, int]] = {"changes": {}, "receipts": {}}
         self._fire = fire
@@ -126,7 +132,7 @@ class RunContext:
 
     def new_socket(self, role: Role | None, user_id: str | None) -> SocketLedger:
         self._sockets += 1
-        return SocketLedger(f"{self.process}/{self._sockets}", role, user_id, self.counts)
+        return SocketLedger(socket_id(self.process, self._sockets), role, user_id, self.counts)
 
     def connected(self, ledger: SocketLedger, rooms: tuple[str, ...], since_ms: float) -> None:
         self.connects += 1
@@ -196,11 +202,11 @@ class RunContext:
     def _record_latency(self, event: str, ms: float) -> None:
         self._figure(event, ms, "event")
 
-    def _delivered(self, event: str, socket_id: str, ms: float, change: ChangeRecord) -> None:
+    def _delivered(self, event: str, receiver: str, ms: float, change: ChangeRecord) -> None:
         """The books matched a delivery. One whose change another process caused has no
         trigger in the receiving process: its trigger-to-delivery is taken here, on the
         wall clock that the processes share (same-process ones are measured where received)."""
-        if socket_id.rsplit("/", 1)[0] != change.process:
+        if process_of(receiver) != change.process:
             self.book.record(event, ms, (change.trigger_ms + ms) / 1000.0)
 
     def _fanout(self, event: str, ms: float) -> None:
@@ -243,6 +249,17 @@ class RunContext:
         self.reconciler.add_receipts(Receipt.from_wire(w) for w in records["receipts"])
         self.reconciler.add_catchups(CatchUp.from_wire(w) for w in records["catchups"])
 
+    def worker_lost(self, node_id: str) -> None:
+        """A worker stopped answering the master: its users are no longer judged from the
+        moment it was last heard from (see `Reconciler.process_lost`)."""
+        if node_id in self.lost_workers:
+            return
+        process, last_heard_ms = self.worker_nodes.get(node_id, (None, self.now_ms()))
+        self.lost_workers[node_id] = {"node": node_id, "process": process,
+                                      "last_heard_ms": last_heard_ms}
+        if process is not None and self.reconciler is not None:
+            self.reconciler.process_lost(process, last_heard_ms)
+
     # --- worker to master ------------------------------------------------------------------------
 
     def worker_report(self) -> dict[str, Any]:
@@ -273,8 +290,9 @@ class RunContext:
                 "latency_counts": {name: self.book.histogram(name).get_total_count()  # type: ignore[union-attr]
                                    for name in self.book.figures()}}
 
-    def merge_worker(self, report: dict[str, Any]) -> None:
+    def merge_worker(self, report: dict[str, Any], node_id: str) -> None:
         """Keep a worker's running totals (records and latency are merged as they come)."""
+        self.worker_nodes[node_id] = (report["process"], self.now_ms())
         self.workers[report["process"]] = {k: v for k, v in report.items()
                                            if k not in ("records", "latency")}
 

@@ -108,6 +108,10 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
                       else [ctx.own_counts()]),
         "late_events": rec.late,
         "foreign_events": rec.foreign,
+        "lost_workers": [{"node": w["node"], "process": w["process"],
+                          "last_heard_at": _iso(w["last_heard_ms"] / 1000.0)}
+                         for w in ctx.lost_workers.values()],
+        "not_judged": rec.not_judged,
         "latency_clamped": ctx.book.clamped,
     }
 

@@ -147,7 +147,7 @@ def _on_init(environment: Any, **_: Any) -> None:
         parsed.run_time = None
     if isinstance(runner, MasterRunner):
         ctx.drained_workers = set()
-        runner.register_message(RECORDS_MSG, lambda environment, msg, **kw: _merge(ctx, msg.data))
+        runner.register_message(RECORDS_MSG, lambda environment, msg, **kw: _merge(ctx, msg))
         runner.register_message(DRAINED_MSG, lambda environment, msg, **kw: ctx.drained_workers.add(msg.node_id))
     elif is_worker:
         runner.register_message(DRAIN_MSG, lambda environment, msg, **kw: gevent.spawn(_drain_worker, environment))
@@ -167,10 +167,20 @@ def _size_user_classes(environment: Any, options: Any, parsed: Any) -> None:
     Driver.fixed_count = drivers
 
 
-def _merge(ctx: RunContext, data: dict[str, Any]) -> None:
-    ctx.keep_books(data["records"])
-    ctx.book.add_delta(data["latency"])
-    ctx.merge_worker(data)
+def _merge(ctx: RunContext, msg: Any) -> None:
+    ctx.keep_books(msg.data["records"])
+    ctx.book.add_delta(msg.data["latency"])
+    ctx.merge_worker(msg.data, msg.node_id)
+
+
+def _notice_lost_workers(environment: Any, ctx: RunContext) -> None:
+    """Locust marks a worker missing after about three missed heartbeats (and forgets it a
+    minute later): the harness keeps it, to judge around its loss and to report it."""
+    for client in environment.runner.clients.all:
+        if client.state == STATE_MISSING and client.id not in ctx.lost_workers:
+            ctx.worker_lost(client.id)
+            log.error("harness: worker %s was lost mid-run; the run goes on without its users "
+                      "and its report will be marked incomplete", client.id)
 
 
 def _ship(environment: Any) -> None:
@@ -189,7 +199,9 @@ def _settle_forever(environment: Any) -> None:
     last_progress = time.monotonic()
     while True:
         gevent.sleep(SHIP_EVERY_S)
-        if not isinstance(environment.runner, MasterRunner):
+        if isinstance(environment.runner, MasterRunner):
+            _notice_lost_workers(environment, ctx)
+        else:
             ctx.keep_books(ctx.take_records())
         assert ctx.reconciler is not None
         # Workers ship every second: keep one more second of slack before closing books.
@@ -252,7 +264,8 @@ def drain_and_quit(environment: Any) -> None:
     ctx.ran_to_the_end = True
     log.info("harness: duration reached; draining events in flight")
     if isinstance(runner, MasterRunner):
-        expected = {c.id for c in runner.clients.all}
+        _notice_lost_workers(environment, ctx)
+        expected = {c.id for c in runner.clients.all if c.id not in ctx.lost_workers}
         runner.send_message(DRAIN_MSG, None)
         deadline = time.monotonic() + ctx.options.event_timeout_s + 5 + REJOIN_GRACE_MAX_S
         while time.monotonic() < deadline and not expected <= ctx.drained_workers:
@@ -269,9 +282,14 @@ def _why_incomplete(environment: Any, ctx: RunContext) -> str | None:
     """None when the run drained and ended as planned; otherwise why it did not."""
     runner = environment.runner
     if isinstance(runner, MasterRunner):
-        lost = [c.id for c in runner.clients.all if getattr(c, "state", None) == STATE_MISSING]
-        if lost:
-            return f"worker(s) lost mid-run: {', '.join(lost)}"
+        _notice_lost_workers(environment, ctx)
+        if ctx.lost_workers:
+            lost = "; ".join(f"{w['node']} (process {w['process']}, last heard "
+                             f"{time.strftime('%H:%M:%S', time.gmtime(w['last_heard_ms'] / 1000))} UTC)"
+                             for w in ctx.lost_workers.values())
+            not_judged = ctx.reconciler.not_judged if ctx.reconciler is not None else 0
+            return (f"worker(s) lost mid-run: {lost}; their users were not judged from then on "
+                    f"({not_judged} expectations and receipts not judged)")
     if not ctx.ran_to_the_end:
         return "interrupted before the planned end (Ctrl-C, a signal, or the web UI's stop)"
     return None

@@ -20,6 +20,9 @@ Key forms (`<pct>` is one of p50_ms, p90_ms, p95_ms, p99_ms, p999_ms, max_ms):
 A bound on a figure without samples fails ("no samples"), except in the default set (applied
 when no file is given), whose latency bounds apply only to figures the run produced: the
 defaults must hold for every scenario, and not every scenario produces every event.
+
+An incomplete run (interrupted, a lost worker) adds one failed verdict, `run.complete`: its
+figures are not the ones planned, so no set of bounds can pass it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from ..contract import Event
 from ..latency import PERCENTILES
 from ..ledger.records import COUNT_NAMES
 
+#: The verdict an incomplete run adds (not a key a thresholds file may name).
+RUN_COMPLETE = "run.complete"
 #: The percentile names a bound may name (report.json figure names without `count`).
 PERCENTILE_NAMES: tuple[str, ...] = tuple(name for name, _ in PERCENTILES) + ("max_ms",)
 #: Totals over all event types: the ledger counts that mean something went wrong (the other
@@ -234,6 +239,11 @@ def evaluate(thresholds: ThresholdSet, report: dict[str, Any]) -> list[dict[str,
                        f"{_fmt(t.bound, t.target.kind)}")
         verdicts.append({"key": t.key, "bound": t.bound, "value": value, "passed": passed,
                          "message": message})
+    run = report.get("run") or {}
+    if run.get("complete") is False:
+        verdicts.append({"key": RUN_COMPLETE, "bound": True, "value": False, "passed": False,
+                         "message": f"{RUN_COMPLETE}: the run is incomplete: "
+                                    f"{run.get('incomplete_reason')}"})
     return verdicts
 
 

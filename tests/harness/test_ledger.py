@@ -25,6 +25,8 @@ from harness.ledger import (
     Reconciler,
     SocketLedger,
     change_record,
+    process_of,
+    socket_id,
     version_key,
 )
 
@@ -245,3 +247,34 @@ def test_an_uncertain_change_is_delivered_where_it_arrives_and_nothing_elsewhere
     osu = rec.counts[Event.ORDER_STATUS_UPDATED]
     assert (osu.expected, osu.delivered, osu.missing, osu.leaked) == (1, 1, 0, 0)
     assert ChangeRecord.from_wire(unsure.to_wire()).uncertain is True
+
+
+def test_a_lost_process_leaves_its_sockets_unjudged_from_before_it_was_last_heard() -> None:
+    rec = Reconciler(timeout_ms=5000)
+    alive, lost = socket_id("w1", 1), socket_id("w2", 1)
+    rec.add_presence([_connected(alive, STORE_OWNERS_ROOM), _connected(lost, STORE_OWNERS_ROOM)])
+    early = _status_change(trigger_ms=1000.0)  # long before w2 went quiet: judged as usual
+    order = dict(ORDER, version=3)
+    late = _status_change(trigger_ms=19_000.0, order=order)  # w2 may have had it, unshipped
+    rec.add_changes([early, late])
+    rec.add_receipts([Receipt(alive, Event.ORDER_STATUS_UPDATED, early.key, 1010.0),
+                      Receipt(alive, Event.ORDER_STATUS_UPDATED, late.key, 19_010.0)])
+    # A receipt for a change nobody recorded (w2's user caused it just before dying).
+    unrecorded = version_key("o1", 4)
+    rec.add_receipts([Receipt(alive, Event.ORDER_STATUS_UPDATED, unrecorded, 20_500.0)])
+    rec.process_lost("w2", last_heard_ms=20_000.0)
+    rec.finish()
+    osu = rec.counts[Event.ORDER_STATUS_UPDATED]
+    # early: both owners expected, w2's never came -> missing; late: only the alive one judged.
+    assert (osu.expected, osu.delivered, osu.missing, osu.leaked) == (3, 2, 1, 0)
+    assert rec.not_judged == 2  # w2's share of `late`, and the unrecorded change's receipt
+    assert process_of(lost) == "w2"
+
+
+def test_without_a_lost_process_an_unrecorded_change_is_a_leak() -> None:
+    rec = Reconciler(timeout_ms=5000)
+    rec.add_presence([_connected(socket_id("w1", 1), STORE_OWNERS_ROOM)])
+    rec.add_changes([_status_change()])
+    rec.add_receipts([Receipt(socket_id("w1", 1), Event.ORDER_STATUS_UPDATED, version_key("o1", 4), 1500.0)])
+    rec.finish()
+    assert rec.counts[Event.ORDER_STATUS_UPDATED].leaked == 1 and rec.not_judged == 0

@@ -175,6 +175,16 @@ def test_defaults_skip_figures_a_scenario_did_not_produce() -> None:
     assert [x["key"] for x in th.failed(th.evaluate(th.defaults(), report))] == [f"{STATUS}.p99_ms"]
 
 
+def test_an_incomplete_run_fails_whatever_its_bounds() -> None:
+    report = synthetic_report()
+    report["run"] = {"complete": False, "incomplete_reason": "worker(s) lost mid-run: w2"}
+    v = th.failed(th.evaluate(th.defaults(), report))
+    assert [x["key"] for x in v] == [th.RUN_COMPLETE], v
+    assert "worker(s) lost mid-run: w2" in v[0]["message"]
+    report["run"]["complete"] = True
+    assert th.failed(th.evaluate(th.defaults(), report)) == []
+
+
 # --- junit.xml and report.md ----------------------------------------------------------------------------
 
 def _verdicts() -> list[dict[str, Any]]:
