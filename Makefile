@@ -8,7 +8,7 @@ JS := tests/js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test ci-load serve docs bench clean
+.PHONY: demo conformance test ci-load serve docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(JS)/node_modules/.package-lock.json: $(JS)/package.json $(JS)/package-lock.jso
 ## demo: the main job on the embedded store: the reference server and a one-minute mixed load
 demo: $(STAMP)
 	$(BIN)/harness demo --users 300 --duration 60s
+
+## conformance: every conformance check against the reference server (embedded store)
+conformance: $(STAMP)
+	$(BIN)/harness demo --conformance
 
 ## ci-load: a short load against the reference server with the default thresholds (CI's gate)
 ci-load: $(STAMP)

@@ -7,7 +7,7 @@ the status and the contract's error body, so callers can assert on `code`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AsyncIterator
 
 import httpx
 
@@ -65,12 +65,15 @@ class OrdersApi:
 
     async def request(self, method: str, path: str, *, token: str | None = None,
                       json: Any = None, params: dict[str, Any] | None = None,
-                      headers: dict[str, str] | None = None) -> httpx.Response:
-        """The raw exchange, for checks that look at statuses and headers themselves."""
+                      headers: dict[str, str] | None = None,
+                      content: bytes | AsyncIterator[bytes] | None = None) -> httpx.Response:
+        """The raw exchange, for checks that look at statuses and headers themselves
+        (`content`: raw bytes or chunks instead of a JSON body)."""
         hdrs = dict(headers or {})
         if token is not None:
             hdrs["Authorization"] = f"Bearer {token}"
-        return await self._http.request(method, path, json=json, params=params, headers=hdrs)
+        return await self._http.request(method, path, json=json, params=params, headers=hdrs,
+                                        content=content)
 
     async def call(self, operation: Operation, *, token: str | None = None, json: Any = None,
                    params: dict[str, Any] | None = None, **path_params: str) -> Json:

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .commands import compare, demo, load, report
+from .commands import compare, conformance, demo, load, report
 
 EXIT_CONFIG = 2
 
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     report.add_parser(sub)
     compare.add_parser(sub)
+    conformance.add_parser(sub)
     return parser
 
 

@@ -34,8 +34,10 @@ class ConnectRefused(Exception):
 class RealtimeClient:
     def __init__(self, url: str, token: str | None, *,
                  transports: Sequence[str] = ("websocket",), path: str = SOCKETIO_PATH,
-                 headers: dict[str, str] | None = None, reconnection: bool = False) -> None:
+                 headers: dict[str, str] | None = None, reconnection: bool = False,
+                 namespace: str | None = None) -> None:
         self.url = url
+        self.namespace = namespace
         self.token = token
         self.transports = list(transports)
         self.path = path
@@ -45,8 +47,8 @@ class RealtimeClient:
         self.sio = socketio.AsyncClient(reconnection=reconnection, logger=False,
                                         engineio_logger=False)
         self._refusal: str | None = None
-        self.sio.on("*", self._record)
-        self.sio.on("connect_error", self._connect_error)
+        self.sio.on("*", self._record, namespace=namespace)
+        self.sio.on("connect_error", self._connect_error, namespace=namespace)
 
     async def _record(self, event: str, data: Any = None) -> None:
         self.received.append(Received(event, data, time.monotonic()))
@@ -60,13 +62,23 @@ class RealtimeClient:
         try:
             await self.sio.connect(self.url, auth=auth, transports=self.transports,
                                    socketio_path=self.path, headers=self.headers,
+                                   namespaces=[self.namespace] if self.namespace else None,
                                    wait_timeout=timeout)
         except socketio.exceptions.ConnectionError as exc:
             raise ConnectRefused(self._refusal or str(exc)) from None
         return self
 
+    @property
+    def connected(self) -> bool:
+        return bool(self.sio.connected)
+
     async def disconnect(self) -> None:
         await self.sio.disconnect()
+        # A refused handshake leaves Engine.IO's HTTP session open (it is reset on disconnect
+        # only after a connect); close it, so no "Unclosed client session" is left behind.
+        http = getattr(self.sio.eio, "http", None)
+        if http is not None and not http.closed and not getattr(self.sio.eio, "external_http", False):
+            await http.close()
 
     async def __aenter__(self) -> "RealtimeClient":
         return await self.connect()

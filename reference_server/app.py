@@ -15,6 +15,7 @@ from aiohttp import web
 
 from harness.contract import MAX_SOCKET_MESSAGE_BYTES, SOCKETIO_PATH
 
+from .strict_socketio import StrictAsyncServer
 from .broadcast import Broadcaster
 from .config import ServerConfig
 from .feed import ChangeFeedConsumer
@@ -51,7 +52,7 @@ class ReferenceServer:
     def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
         self.config = config
         self.store: Store = store or open_store(config.mongo_url)
-        self.sio = socketio.AsyncServer(
+        self.sio = StrictAsyncServer(
             async_mode="aiohttp",
             # None: same origin only (engine.io's default); an empty list would disable the check.
             cors_allowed_origins=list(config.cors_origins) or None,

@@ -1,4 +1,5 @@
-"""`harness demo`: the reference server on the embedded store, a short load against it, a report.
+"""`harness demo`: the reference server on the embedded store, a short load against it, a report
+(or, with `--conformance`, every conformance check against it).
 
 The server runs as a child process (`python -m reference_server`: the harness never imports
 it), on a free loopback port, with a cheap password cost so that registering hundreds of
@@ -17,6 +18,8 @@ import time
 from . import load
 
 DEMO_SECRET = "demo-secret-for-loopback-only-0123456789"
+#: The one origin the demo server allows (so the CORS checks have one to try).
+DEMO_ORIGIN = "http://localhost:3000"
 _READY = re.compile(r"reference server listening on (http://\S+)")
 
 
@@ -27,13 +30,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenario", default="mixed", choices=load.SCENARIOS)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--report-dir", default=None)
+    p.add_argument("--conformance", action="store_true",
+                   help="run the conformance checks against the server instead of a load")
     p.set_defaults(func=run)
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "reference_server", "--port", "0", "--jwt-secret", DEMO_SECRET,
-         "--password-cost", "4", "--log-level", "WARNING"],
+         "--password-cost", "4", "--log-level", "WARNING", "--cors-origins", DEMO_ORIGIN],
         stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
@@ -52,6 +57,8 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     print("harness demo: starting the reference server (embedded store)", flush=True)
     server, url = start_server()
     try:
+        if args.conformance:
+            return _conformance(url, args.report_dir)
         print(f"harness demo: server at {url}; running a {args.duration} {args.scenario} load "
               f"with {args.users} users", flush=True)
         parser = argparse.ArgumentParser()
@@ -70,3 +77,14 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def _conformance(url: str, report_dir: str | None) -> int:
+    from . import conformance
+
+    parser = argparse.ArgumentParser()
+    conformance.add_parser(parser.add_subparsers())
+    argv = ["conformance", "--target", url, "--jwt-secret", DEMO_SECRET, "--origin", DEMO_ORIGIN]
+    if report_dir:
+        argv += ["--report-dir", report_dir]
+    return conformance.run(parser.parse_args(argv), [])

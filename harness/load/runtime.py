@@ -330,5 +330,6 @@ def _on_quitting(environment: Any, **_: Any) -> None:
         ctx.keep_books(ctx.take_records())
     assert ctx.reconciler is not None
     ctx.reconciler.finish()
+    started = time.monotonic()
     folder = write_report(environment, ctx, incomplete=_why_incomplete(environment, ctx))
-    print(f"harness: report written to {folder}", flush=True)
+    print(f"harness: report written to {folder} in {time.monotonic() - started:.2f} s", flush=True)

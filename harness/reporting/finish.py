@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -40,8 +41,10 @@ def finish(report_dir: str | Path, thresholds: ThresholdSet, *,
     write_junit(folder / JUNIT, verdicts, run_id=run.get("id"), duration_s=run.get("duration_s"))
     write_markdown(folder / MARKDOWN, report, verdicts)
     try:
+        started = time.monotonic()
         html = write_html(folder)
-        print(f"report: {html}", file=out, flush=True)
+        print(f"report: {html} ({html.stat().st_size / 1024:.0f} KiB, drawn in "
+              f"{time.monotonic() - started:.1f} s)", file=out, flush=True)
     except Exception as exc:  # a plot that cannot be drawn must not cost the verdict
         print(f"harness: report.html not written: {exc.__class__.__name__}: {exc}", file=out,
               flush=True)

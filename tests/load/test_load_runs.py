@@ -11,7 +11,6 @@ on 2 cores.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from harness.latency import decode
-from tests.support.child_processes import HARNESS, PYTHON, ROOT, child_env, run_to_exit
+from tests.support.child_processes import HARNESS, PYTHON, ROOT, child_env, free_port, run_to_exit
 from tests.support.load_runs import (
     EVENTS,
     FAULT_VERDICTS,
@@ -260,12 +259,6 @@ def test_two_workers_total_the_sum_of_their_own_counts(servers: ServerPool, tmp_
 
 # --- configuration the command refuses -----------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 BAD_CONFIG = {
     "unreachable target": ([], "unreachable"),
     "duration abc": (["--duration", "abc"], "--duration"),
@@ -279,7 +272,7 @@ def test_bad_configuration_exits_2_with_one_line(servers: ServerPool, tmp_path: 
                                                  args: list[str], words: str) -> None:
     # Only the unreachable case aims at a port where nothing listens; the others at a live
     # server, so that the option under test is the only thing wrong.
-    target = (f"http://127.0.0.1:{_free_port()}" if not args else servers.get().url)
+    target = (f"http://127.0.0.1:{free_port()}" if not args else servers.get().url)
     report_dir = tmp_path / "run"
     result = run_to_exit([HARNESS, "load", "--target", target, "--scenario", "lifecycle",
                           "--duration", "5", "--report-dir", str(report_dir), *args], timeout=30)

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from datetime import datetime
@@ -23,7 +22,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.support.child_processes import LONG_SECRET, PYTHON, ROOT, Child, child_env, run_to_exit
+from tests.support.child_processes import (LONG_SECRET, PYTHON, ROOT, Child, child_env, free_port,
+                                           run_to_exit)
 from tests.support.load_runs import (
     FAULT_VERDICTS,
     FIGURE_NAMES,
@@ -37,12 +37,6 @@ READY = re.compile(r"^reference server listening on (http://127\.0\.0\.1:\d+)$")
 CRASH_MARKS = ("Traceback", "Uncaught exception", "Unhandled exception")
 USERS = 30
 PROBE = Path(__file__).with_name("disruption_probe.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start_server(port: int = 0) -> tuple[Child, str]:
@@ -200,7 +194,7 @@ def _iso(text: str) -> float:
 
 
 def test_target_killed_and_restarted_mid_run_is_an_outage_and_the_run_goes_on(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server, url = _start_server(port)
     argv = load_argv(url, tmp_path / "run", scenario="lifecycle", users=USERS, duration="14",
                      extra=["--spawn-rate", str(USERS)])

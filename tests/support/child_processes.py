@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +24,13 @@ PYTHON = sys.executable
 HARNESS = str(Path(sys.executable).with_name("harness"))
 #: 32+ bytes, so the server has no short-secret warning to add to stderr.
 LONG_SECRET = "cli-test-secret-0123456789abcdef-0123456789"
+
+
+def free_port() -> int:
+    """A loopback port that nobody listens on (free when asked)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def child_env(**extra: str) -> dict[str, str]:

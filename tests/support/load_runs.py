@@ -45,10 +45,11 @@ class Server:
     faults: tuple[str, ...]
 
 
-def start_server(faults: Sequence[str] = (), *, secret: str = LONG_SECRET) -> Server:
+def start_server(faults: Sequence[str] = (), *, secret: str = LONG_SECRET,
+                 extra: Sequence[str] = ()) -> Server:
     """`python -m reference_server` on a free loopback port; the caller must `close()` it."""
     argv = [PYTHON, "-m", "reference_server", "--port", "0", "--jwt-secret", secret,
-            "--password-cost", "4", "--log-level", "WARNING"]
+            "--password-cost", "4", "--log-level", "WARNING", *extra]
     for fault in faults:
         argv += ["--fault", fault]
     child = Child(argv)
