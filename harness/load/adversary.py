@@ -20,7 +20,8 @@ from locust import task
 from ..contract import ROOM_JOIN_ATTEMPTS, STORE_OWNERS_ROOM, Role, customer_room, driver_room
 from .identity import mint
 from .options import transports_for
-from .users import OrderAppUser, close_socket
+from .recorded_socket import client_options, close_socket
+from .users import OrderAppUser
 
 #: Wrong on purpose: never the target's secret.
 _FORGED_SECRET = "not-the-servers-secret-0123456789abcdef"
@@ -100,8 +101,7 @@ class _Adversary(OrderAppUser):
     def _bad_connect(self, name: str, token: str | None) -> None:
         self.ctx.isolation["bad_token_attempts"] += 1
         ledger = self.ctx.new_socket(None, None)  # this socket must receive nothing at all
-        sio = socketio.Client(reconnection=False, logger=False, engineio_logger=False,
-                              ssl_verify=self.ctx.options.verify_tls)
+        sio = socketio.Client(reconnection=False, **client_options(self.ctx))
         sio.on("*", lambda event, data=None: self.ctx.received(ledger, event, data))
         opts = self.ctx.options
         try:

@@ -214,7 +214,7 @@ class Follower:
             return False
         self.book.cuts += 1
         self.book.bump(self.book.cuts_by_kind, kind)
-        self.user._on_disconnect(CUT)
+        self.user.socket.disconnected(CUT)
         sio.cut(kind)
         return True
 

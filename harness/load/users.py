@@ -35,27 +35,15 @@ from ..contract import (
     Status,
     rooms_for,
 )
-from .context import CONNECT, LOCATION_ACK, RunContext, Trigger
+from .context import LOCATION_ACK, RunContext, Trigger
 from .disruption import CuttableClient
 from .identity import Identity, mint
-from .options import transports_for
+from .recorded_socket import RecordedSocket, client_options
 from .outage import unreachable
 from .reconnect import Follower, WorkQueue
 from .runtime import context_of, process_share
 
 _DRIVER_CACHE_S = 20.0
-
-
-#: How long stopping a socket may take. python-socketio's `shutdown()` joins the client's
-#: read loop or its reconnection task, which a half-open connection can hold for a long
-#: time; a user that cannot stop keeps Locust from ending the run at all.
-SOCKET_CLOSE_TIMEOUT_S = 3.0
-
-
-def close_socket(sio: socketio.Client) -> None:
-    """Disconnect, or end the reconnection attempts, within SOCKET_CLOSE_TIMEOUT_S."""
-    with gevent.Timeout(SOCKET_CLOSE_TIMEOUT_S, False):
-        sio.shutdown()
 
 
 class HttpRefused(Exception):
@@ -84,9 +72,8 @@ class OrderAppUser(FastHttpUser):
         self.fake.seed_instance(self.rng.getrandbits(32))
         self.insecure = not opts.verify_tls
         self.identity = self._identity(self.role)
-        self.sio: socketio.Client | None = None
+        self.socket: RecordedSocket | None = None
         self.ledger = self.ctx.new_socket(self.role, None)
-        self._since_ms: float | None = None
         #: What the user follows, and its reconnects and catch-ups (reconnect.py).
         self.follower = Follower(self)
 
@@ -150,47 +137,28 @@ class OrderAppUser(FastHttpUser):
 
     def on_stop(self) -> None:
         self.follower.disconnected("client disconnect")
-        if self.sio is not None:
-            close_socket(self.sio)
+        if self.socket is not None:
+            self.socket.close()
+
+    @property
+    def sio(self) -> CuttableClient | None:
+        return self.socket.sio if self.socket is not None else None  # type: ignore[return-value]
 
     def connect(self) -> None:
-        opts = self.ctx.options
         sio = CuttableClient(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=5,
-                             ssl_verify=opts.verify_tls, logger=False, engineio_logger=False,
-                             observer=self.follower)
-        sio.on("connect", self._on_connect)
-        sio.on("disconnect", self._on_disconnect)
-        sio.on("*", self._on_any)
-        self.sio = sio
-        started = time.monotonic()
-        try:
-            sio.connect(self.host, auth=lambda: {"token": self.identity.current_token()},
-                        transports=transports_for(opts.transport),
-                        socketio_path=opts.socketio_path, wait_timeout=10)
-        except socketio.exceptions.ConnectionError as exc:
-            self.ctx.connect_failed(str(exc) or "connection error")
-            self.ctx.figure(CONNECT, (time.monotonic() - started) * 1000.0, "connect")
-            raise
-        self.ctx.figure(CONNECT, (time.monotonic() - started) * 1000.0, "connect")
+                             observer=self.follower, **client_options(self.ctx))
+        self.socket = RecordedSocket(self.ctx, self.ledger, sio, self._rooms,
+                                     on_connect=self.follower.connected,
+                                     on_disconnect=self.follower.disconnected,
+                                     on_event=self._on_event)
+        self.socket.connect(self.host, auth=lambda: {"token": self.identity.current_token()})
         self.ctx.keep_clock(self)
 
     def _rooms(self) -> tuple[str, ...]:
         assert self.identity.user_id is not None
         return rooms_for(self.role, self.identity.user_id)
 
-    def _on_connect(self) -> None:
-        self._since_ms = self.ctx.now_ms()
-        self.ctx.connected(self.ledger, self._rooms(), self._since_ms)
-        self.follower.connected()
-
-    def _on_disconnect(self, reason: Any = None) -> None:
-        if self._since_ms is not None:
-            self.ctx.disconnected(self.ledger, self._rooms(), self._since_ms)
-            self._since_ms = None
-        self.follower.disconnected(reason)
-
-    def _on_any(self, event: str, data: Any = None) -> None:
-        self.ctx.received(self.ledger, event, data)
+    def _on_event(self, event: str, data: Any = None) -> None:
         self.follower.saw(event, data)
         if isinstance(data, dict):
             self.on_event(event, data)
@@ -302,52 +270,29 @@ class Customer(OrderAppUser):
 
 
 class GuestSocket:
-    """The socket a guest opens with the token its checkout returned."""
+    """The socket a guest opens with the token its checkout returned (no reconnects, no
+    catch-up: it follows one order to its end)."""
 
     def __init__(self, owner: Customer, token: str, customer_id: str) -> None:
         self.ctx = owner.ctx
         self.owner = owner
         self.token = token
-        self.rooms = rooms_for(Role.CUSTOMER, customer_id)
-        self.ledger = self.ctx.new_socket(Role.CUSTOMER, customer_id)
         self.done = GEvent()
-        self.sio = socketio.Client(reconnection=True, logger=False, engineio_logger=False,
-                                   ssl_verify=self.ctx.options.verify_tls)
-        self._since: float | None = None
-        self.sio.on("connect", self._connected)
-        self.sio.on("disconnect", self._disconnected)
-        self.sio.on("*", self._any)
+        rooms = rooms_for(Role.CUSTOMER, customer_id)
+        sio = socketio.Client(reconnection=True, **client_options(self.ctx))
+        self.socket = RecordedSocket(self.ctx, self.ctx.new_socket(Role.CUSTOMER, customer_id),
+                                     sio, lambda: rooms, on_event=self._event)
 
-    def _connected(self) -> None:
-        self._since = self.ctx.now_ms()
-        self.ctx.connected(self.ledger, self.rooms, self._since)
-
-    def _disconnected(self, reason: Any = None) -> None:
-        if self._since is not None:
-            self.ctx.disconnected(self.ledger, self.rooms, self._since)
-            self._since = None
-
-    def _any(self, event: str, data: Any = None) -> None:
-        self.ctx.received(self.ledger, event, data)
+    def _event(self, event: str, data: Any = None) -> None:
         if (event == Event.CUSTOMER_ORDER_UPDATE and isinstance(data, dict)
                 and data.get("status") in TERMINAL_STATUSES):
             self.done.set()
 
     def open(self) -> None:
-        opts = self.ctx.options
-        started = time.monotonic()
-        try:
-            self.sio.connect(self.owner.host, auth={"token": self.token},
-                             transports=transports_for(opts.transport),
-                             socketio_path=opts.socketio_path, wait_timeout=10)
-        except socketio.exceptions.ConnectionError as exc:
-            self.ctx.connect_failed(str(exc) or "connection error")
-            raise
-        finally:
-            self.ctx.figure(CONNECT, (time.monotonic() - started) * 1000.0, "connect")
+        self.socket.connect(self.owner.host, auth={"token": self.token})
 
     def close(self) -> None:
-        close_socket(self.sio)
+        self.socket.close()
 
 
 class StoreOwner(OrderAppUser):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +110,37 @@ def test_clean_run_has_no_verdicts_and_its_books_close(servers: ServerPool, tmp_
 
 # --- one fault at a time ----------------------------------------------------------------------------
 
-def test_room_leak_is_leaked_status_events_and_nothing_else(servers: ServerPool, tmp_path: Path) -> None:
-    report = _checked(run_load(servers.get("room_leak").url, tmp_path / "run", seed=12), codes=(0, 1))
+#: name -> (the server's fault, `run_load` options) of the one-fault runs.
+FAULT_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
+    "room_leak": ("room_leak", {"seed": 12}),
+    "drop": ("drop=customer_order_update", {"seed": 13}),
+    "duplicate": ("duplicate=orderStatusUpdated", {"seed": 14}),
+    "legacy": ("legacy_status", {"seed": 15}),
+    # The fault needs two changes to one order within 50 ms: near-zero think time.
+    "reorder": ("reorder", {"seed": 16, "think_time": "0-0.02"}),
+    "isolation": ("", {"seed": 17, "scenario": "isolation"}),
+    "join_idor": ("join_idor", {"seed": 17, "scenario": "isolation"}),
+}
+
+
+@pytest.fixture(scope="module")
+def fault_runs(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, LoadRun]:
+    """The one-fault runs, two at a time (each against its own server; the verdicts they are
+    judged on are counts, not latencies, and a pair fits on two cores)."""
+    for fault, _ in FAULT_RUNS.values():  # started here, not from two threads at once
+        servers.get(*([fault] if fault else []))
+
+    def one(name: str) -> tuple[str, LoadRun]:
+        fault, options = FAULT_RUNS[name]
+        server = servers.get(*([fault] if fault else []))
+        return name, run_load(server.url, tmp_path_factory.mktemp(name) / "run", **options)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(one, FAULT_RUNS))
+
+
+def test_room_leak_is_leaked_status_events_and_nothing_else(fault_runs: dict[str, LoadRun]) -> None:
+    report = _checked(fault_runs["room_leak"], codes=(0, 1))
     found = _only(report, {(event, "leaked") for event in STATUS_EVENTS})
     for event in STATUS_EVENTS:
         assert found.get((event, "leaked"), 0) > 0, f"{event} leaks were not seen\n{table(report)}"
@@ -118,10 +148,9 @@ def test_room_leak_is_leaked_status_events_and_nothing_else(servers: ServerPool,
     assert report["isolation"]["samples"], "leaks must come with samples"
 
 
-def test_dropped_customer_order_update_is_missing_and_nothing_else(servers: ServerPool,
-                                                                   tmp_path: Path) -> None:
-    server = servers.get("drop=customer_order_update")
-    report = _checked(run_load(server.url, tmp_path / "run", seed=13), codes=(0, 1))
+def test_dropped_customer_order_update_is_missing_and_nothing_else(
+        fault_runs: dict[str, LoadRun]) -> None:
+    report = _checked(fault_runs["drop"], codes=(0, 1))
     _only(report, {("customer_order_update", "missing")})
     entry = report["events"]["customer_order_update"]
     assert entry["delivered"] == 0 and entry["missing"] == entry["expected"] > 0, table(report)
@@ -130,30 +159,26 @@ def test_dropped_customer_order_update_is_missing_and_nothing_else(servers: Serv
         assert report["events"][event]["delivered"] > 0, table(report)
 
 
-def test_duplicated_order_status_updated_is_one_duplicate_per_delivery(servers: ServerPool,
-                                                                       tmp_path: Path) -> None:
-    server = servers.get("duplicate=orderStatusUpdated")
-    report = _checked(run_load(server.url, tmp_path / "run", seed=14), codes=(0, 1))
+def test_duplicated_order_status_updated_is_one_duplicate_per_delivery(
+        fault_runs: dict[str, LoadRun]) -> None:
+    report = _checked(fault_runs["duplicate"], codes=(0, 1))
     _only(report, {("orderStatusUpdated", "duplicate")})
     entry = report["events"]["orderStatusUpdated"]
     # Every copy is sent twice with the same eventId: the second of each is the duplicate.
     assert entry["duplicate"] == entry["delivered"] > 0, table(report)
 
 
-def test_legacy_status_is_invalid_and_nothing_else(servers: ServerPool, tmp_path: Path) -> None:
-    report = _checked(run_load(servers.get("legacy_status").url, tmp_path / "run", seed=15),
-                      codes=(0, 1))
+def test_legacy_status_is_invalid_and_nothing_else(fault_runs: dict[str, LoadRun]) -> None:
+    report = _checked(fault_runs["legacy"], codes=(0, 1))
     found = _only(report, {(event, "invalid") for event in EVENTS})
     # Every new order carries the legacy status `new`.
     entry = report["events"]["newOrder"]
     assert found.get(("newOrder", "invalid"), 0) == entry["delivered"] > 0, table(report)
 
 
-def test_reorder_is_out_of_order_status_events_and_nothing_else(servers: ServerPool,
-                                                                tmp_path: Path) -> None:
-    # The fault needs two changes to one order within 50 ms: near-zero think time.
-    run = run_load(servers.get("reorder").url, tmp_path / "run", seed=16, think_time="0-0.02")
-    report = _checked(run, codes=(0, 1))
+def test_reorder_is_out_of_order_status_events_and_nothing_else(
+        fault_runs: dict[str, LoadRun]) -> None:
+    report = _checked(fault_runs["reorder"], codes=(0, 1))
     found = _only(report, {(event, "out_of_order") for event in STATUS_EVENTS})
     assert sum(found.values()) > 0, f"no event was out of order\n{table(report)}"
 
@@ -164,12 +189,11 @@ def _isolation_scenario() -> None:
         "prove join_idor; it does not exist yet")
 
 
-def test_isolation_scenario_on_a_clean_server_has_no_verdicts(servers: ServerPool,
-                                                              tmp_path: Path) -> None:
+def test_isolation_scenario_on_a_clean_server_has_no_verdicts(
+        fault_runs: dict[str, LoadRun]) -> None:
     """The control for join_idor: the same adversaries, the same joins, no leak."""
     _isolation_scenario()
-    run = run_load(servers.get().url, tmp_path / "run", seed=17, scenario="isolation")
-    report = _checked(run)
+    report = _checked(fault_runs["isolation"])
     assert report["run"]["scenario"] == "isolation", report["run"]
     assert nonzero_faults(report) == {}, table(report)
     assert report["isolation"]["join_attempts"] > 0, report["isolation"]
@@ -177,10 +201,9 @@ def test_isolation_scenario_on_a_clean_server_has_no_verdicts(servers: ServerPoo
     assert report["isolation"]["bad_tokens_accepted"] == 0, report["isolation"]
 
 
-def test_join_idor_leaks_under_the_isolation_scenario(servers: ServerPool, tmp_path: Path) -> None:
+def test_join_idor_leaks_under_the_isolation_scenario(fault_runs: dict[str, LoadRun]) -> None:
     _isolation_scenario()
-    run = run_load(servers.get("join_idor").url, tmp_path / "run", seed=17, scenario="isolation")
-    report = _checked(run, codes=(0, 1))
+    report = _checked(fault_runs["join_idor"], codes=(0, 1))
     found = _only(report, {(event, "leaked") for event in EVENTS})
     assert sum(found.values()) > 0, f"join_idor honoured joins, but nothing leaked\n{table(report)}"
     assert report["isolation"]["join_attempts"] > 0, report["isolation"]

@@ -26,6 +26,11 @@ from tests.support.child_processes import HARNESS, LONG_SECRET, PYTHON, ROOT, Ch
 READY = re.compile(r"^reference server listening on (http://127\.0\.0\.1:\d+)$")
 START_TIMEOUT_S = 30.0
 
+#: The one origin the pool's servers allow, as a staging server allows its web front-end. The
+#: harness is no browser: its clients must not present an origin (websocket-client sends the
+#: target's own by default, which such a server refuses).
+APP_ORIGIN = "http://app.example"
+
 #: The verdict names of report.json, fixed by issue 3 (written out here on purpose: a rename
 #: in the harness must break the tests, not follow silently).
 VERDICTS = ("expected", "delivered", "missing", "duplicate", "out_of_order", "leaked", "invalid")
@@ -76,7 +81,8 @@ class ServerPool:
         if server is not None and server.child.proc.poll() is not None:
             raise AssertionError(f"the server with faults {key} died\n{server.child.describe()}")
         if server is None:
-            server = self._servers[key] = start_server(key, secret=self.secret)
+            server = self._servers[key] = start_server(key, secret=self.secret,
+                                                       extra=["--cors-origins", APP_ORIGIN])
         return server
 
     def close(self) -> None:
