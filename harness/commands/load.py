@@ -153,7 +153,10 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         return EXIT_CONFIG
     run_id = args.run_id or new_run_id()
     report_dir = str(run_folder(run_id, args.report_dir))
-    env = dict(os.environ, HARNESS_WORKERS=str(max(1, args.workers)), HARNESS_SCENARIO=args.scenario)
+    # The summary is printed here once the run has ended (also when Locust died before it
+    # could print one), so Locust does not print its own.
+    env = dict(os.environ, HARNESS_WORKERS=str(max(1, args.workers)), HARNESS_SCENARIO=args.scenario,
+               HARNESS_SUMMARY_BY_PARENT="1")
     print(f"harness: run {run_id}: {args.users} users against {args.target} for {seconds} s "
           f"({args.scenario}{f', {args.workers} workers' if args.workers else ''}); "
           f"report in {report_dir}", flush=True)

@@ -46,9 +46,9 @@ class RawSocket:
 
     async def open(self, timeout: float = 5.0) -> "RawSocket":
         self._session = aiohttp.ClientSession()
-        self._ws = await self._session.ws_connect(self.url, headers=self.headers,
-                                                  ssl=True if self.verify else False,
-                                                  max_msg_size=0, timeout=timeout)
+        self._ws = await asyncio.wait_for(
+            self._session.ws_connect(self.url, headers=self.headers, max_msg_size=0,
+                                     ssl=True if self.verify else False), timeout)
         first = await self._ws.receive(timeout=timeout)
         if first.type is not aiohttp.WSMsgType.TEXT or not first.data.startswith(EIO_OPEN):
             raise ConnectionError(f"no Engine.IO OPEN packet: {first.type} {str(first.data)[:200]}")

@@ -331,5 +331,6 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     assert ctx.reconciler is not None
     ctx.reconciler.finish()
     started = time.monotonic()
-    folder = write_report(environment, ctx, incomplete=_why_incomplete(environment, ctx))
+    folder = write_report(environment, ctx, incomplete=_why_incomplete(environment, ctx),
+                          quiet=bool(os.environ.get("HARNESS_SUMMARY_BY_PARENT")))
     print(f"harness: report written to {folder} in {time.monotonic() - started:.2f} s", flush=True)

@@ -71,6 +71,8 @@ def test_clean_run_has_no_verdicts_and_its_books_close(servers: ServerPool, tmp_
     assert report["run"]["scenario"] == "lifecycle", report["run"]
     assert report["run"]["workers"] == 0
     assert nonzero_faults(report) == {}, table(report)
+    # The end-of-run summary, once (not once by Locust and again by the command).
+    assert run.stdout.count(f"run {report['run']['id']} against") == 1, run.stdout[-3000:]
     for event in EVENTS:
         entry = report["events"][event]
         assert set(VERDICTS) <= set(entry), f"{event}: {sorted(entry)}"
