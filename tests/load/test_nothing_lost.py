@@ -1,5 +1,10 @@
-"""Nothing lost: an interrupted run, or one whose load generator dies, still leaves a report
-of what was measured, marked incomplete (issue 4, part 4)."""
+"""Nothing lost: an interrupted run, or one whose load generator or worker dies, still leaves
+a report of what was measured, marked incomplete (issue 4, part 4).
+
+The three endings run at once (a module fixture), each with its own run against the same
+server: most of their time is spent waiting for a checkpoint or for the run's end, and three
+runs sharing one server must keep apart books (each sees the others' orders as foreign).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,26 @@ import re
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
+
+import pytest
 
 from tests.support.load_runs import ServerPool, load_argv, nonzero_faults, table
+
+
+@dataclass
+class Ending:
+    returncode: int | None
+    out: str
+    folder: Path
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return json.loads((self.folder / "report.json").read_text())
 
 
 def _start(argv: list[str]) -> subprocess.Popen[str]:
@@ -33,10 +55,8 @@ def _wait_for_checkpoint(report: Path, proc: subprocess.Popen[str], limit_s: flo
         time.sleep(0.2)
 
 
-def test_sigint_halfway_writes_an_incomplete_report_and_exits_130(servers: ServerPool,
-                                                                  tmp_path: Path) -> None:
-    folder = tmp_path / "run"
-    proc = _start(load_argv(servers.get().url, folder, duration="40", think_time="0.1-0.4"))
+def sigint_halfway(url: str, folder: Path) -> Ending:
+    proc = _start(load_argv(url, folder, duration="40", think_time="0.1-0.4"))
     try:
         _wait_for_checkpoint(folder / "report.json", proc)
         time.sleep(3)
@@ -44,45 +64,27 @@ def test_sigint_halfway_writes_an_incomplete_report_and_exits_130(servers: Serve
         out, _ = proc.communicate(timeout=120)
     finally:
         _stop_group(proc)
-    assert proc.returncode == 130, out[-3000:]
-    report = json.loads((folder / "report.json").read_text())
-    assert report["run"]["complete"] is False
-    assert "interrupted" in report["run"]["incomplete_reason"]
-    assert report["run"]["duration_s"] < 30
-    assert sum(e["delivered"] for e in report["events"].values()) > 0
-    for name in ("histograms.json", "report.md", "junit.xml", "report.html"):
-        assert (folder / name).is_file(), name
-    assert "INCOMPLETE" in out and "Incomplete run" in (folder / "report.md").read_text()
+    return Ending(proc.returncode, out, folder)
 
 
-def test_a_killed_load_generator_leaves_its_last_checkpoint(servers: ServerPool,
-                                                            tmp_path: Path) -> None:
-    folder = tmp_path / "run"
-    proc = _start(load_argv(servers.get().url, folder, duration="40", think_time="0.1-0.4"))
+def generator_killed(url: str, folder: Path) -> Ending:
+    proc = _start(load_argv(url, folder, duration="40", think_time="0.1-0.4"))
     try:
-        report_path = folder / "report.json"
-        _wait_for_checkpoint(report_path, proc)
+        _wait_for_checkpoint(folder / "report.json", proc)
         time.sleep(6)   # at least one more checkpoint, with events in it
         os.killpg(proc.pid, signal.SIGKILL)   # the whole run dies at once: no goodbye
         proc.wait(timeout=30)
     finally:
         _stop_group(proc)
-    report = json.loads(report_path.read_text())
-    assert report["run"]["complete"] is False
-    assert "checkpoint" in report["run"]["incomplete_reason"]
-    assert sum(e["delivered"] for e in report["events"].values()) > 0
-    json.loads((folder / "histograms.json").read_text())
+    return Ending(proc.returncode, "", folder)
 
 
-
-def test_a_killed_worker_leaves_an_incomplete_report_and_the_run_goes_on(servers: ServerPool,
-                                                                        tmp_path: Path) -> None:
-    folder = tmp_path / "run"
-    proc = _start(load_argv(servers.get().url, folder, duration="20", users=40, workers=2,
-                            think_time="0.1-0.4"))
+def worker_killed(url: str, folder: Path) -> Ending:
+    proc = _start(load_argv(url, folder, duration="20", users=40, workers=2, think_time="0.1-0.4"))
+    seen: list[str] = []
     try:
         assert proc.stdout is not None
-        seen: list[str] = []
+        match = None
         for line in proc.stdout:  # the command names its processes before the run starts
             seen.append(line)
             match = re.search(r"worker pids (\d+) (\d+)", line)
@@ -95,15 +97,59 @@ def test_a_killed_worker_leaves_an_incomplete_report_and_the_run_goes_on(servers
         out, _ = proc.communicate(timeout=150)
     finally:
         _stop_group(proc)
-    out = "".join(seen) + out
+    return Ending(proc.returncode, "".join(seen) + out, folder, {"killed_pid": match.group(2)})
+
+
+ENDINGS: dict[str, Callable[[str, Path], Ending]] = {
+    "sigint": sigint_halfway, "generator killed": generator_killed, "worker killed": worker_killed}
+
+
+@pytest.fixture(scope="module")
+def endings(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ending]:
+    url = servers.get().url
+    with ThreadPoolExecutor(len(ENDINGS)) as pool:
+        futures = {name: pool.submit(run, url, tmp_path_factory.mktemp("ending") / "run")
+                   for name, run in ENDINGS.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def test_sigint_halfway_writes_an_incomplete_report_and_exits_130(endings: dict[str, Ending]) -> None:
+    ending = endings["sigint"]
+    assert ending.returncode == 130, ending.out[-3000:]
+    report = ending.report
+    assert report["run"]["complete"] is False
+    assert "interrupted" in report["run"]["incomplete_reason"]
+    assert report["run"]["duration_s"] < 30
+    assert sum(e["delivered"] for e in report["events"].values()) > 0
+    for name in ("histograms.json", "report.md", "junit.xml", "report.html"):
+        assert (ending.folder / name).is_file(), name
+    assert "INCOMPLETE" in ending.out and "Incomplete run" in (ending.folder / "report.md").read_text()
+    # Two other runs shared the server meanwhile: their orders are foreign, never leaks.
+    assert report["isolation"]["leaked"] == 0, table(report)
+
+
+def test_a_killed_load_generator_leaves_its_last_checkpoint(endings: dict[str, Ending]) -> None:
+    ending = endings["generator killed"]
+    report = ending.report
+    assert report["run"]["complete"] is False
+    assert "checkpoint" in report["run"]["incomplete_reason"]
+    assert sum(e["delivered"] for e in report["events"].values()) > 0
+    assert report["isolation"]["leaked"] == 0, table(report)
+    json.loads((ending.folder / "histograms.json").read_text())
+
+
+def test_a_killed_worker_leaves_an_incomplete_report_and_the_run_goes_on(
+        endings: dict[str, Ending]) -> None:
+    ending = endings["worker killed"]
+    out = ending.out
     # The run went on with the other worker to its planned end, then said what went wrong.
-    assert proc.returncode == 1, out[-3000:]
-    report = json.loads((folder / "report.json").read_text())
+    assert ending.returncode == 1, out[-3000:]
+    report = ending.report
     run = report["run"]
     assert run["complete"] is False and "lost mid-run" in run["incomplete_reason"], run
     assert run["duration_s"] >= 19, run
     (lost,) = report["lost_workers"]
-    assert lost["process"] and lost["process"].endswith(f"-{match.group(2)}"), lost
+    assert lost["process"] and lost["process"].endswith(f"-{ending.facts['killed_pid']}"), lost
     survivors = [p for p in report["processes"] if p["process"] != lost["process"]]
     assert len(survivors) == 1 and sum(survivors[0]["receipts"].values()) > 0, report["processes"]
     # What could not be judged around the loss is set apart, never called missing or leaked.
