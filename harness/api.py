@@ -7,7 +7,7 @@ the status and the contract's error body, so callers can assert on `code`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import httpx
 
@@ -49,10 +49,17 @@ class OrdersApi:
     """`async with OrdersApi(base_url) as api:`; one connection pool per instance."""
 
     def __init__(self, base_url: str, *, verify: bool = True, timeout: float = 10.0,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None,
+                 before_request: Callable[[], Awaitable[None]] | None = None) -> None:
+        """`before_request` is awaited before every request (a rate limiter, say)."""
         self.base_url = base_url.rstrip("/")
+        hooks: dict[str, list[Any]] = {}
+        if before_request is not None:
+            async def pace(request: httpx.Request) -> None:
+                await before_request()
+            hooks["request"] = [pace]
         self._http = httpx.AsyncClient(base_url=self.base_url, verify=verify, timeout=timeout,
-                                       headers=headers)
+                                       headers=headers, event_hooks=hooks)
 
     async def __aenter__(self) -> "OrdersApi":
         return self

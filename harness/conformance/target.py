@@ -66,16 +66,13 @@ class Target:
         self.url = config.url.rstrip("/")
         self.prefix = config.prefix
         self.limiter = AsyncLimiter(config.max_rps, 1.0)
-        self.api = OrdersApi(self.url, verify=not config.insecure, headers=None)
-        self.api._http.event_hooks["request"].append(self._pace)
+        self.api = OrdersApi(self.url, verify=not config.insecure,
+                             before_request=self.limiter.acquire)
         self._users: dict[tuple[Role, str], Session] = {}
         self._user_lock = asyncio.Lock()
         self._sockets: list[RealtimeClient] = []
         self._raw: list[RawSocket] = []
         self._serial = 0
-
-    async def _pace(self, request: Any) -> None:
-        await self.limiter.acquire()
 
     async def __aenter__(self) -> "Target":
         return self
