@@ -189,7 +189,9 @@ async def test_delay_holds_every_event_250ms_stamped_before_the_wait(server, fau
         difference = statistics.median(delayed.values()) - statistics.median(clean.values())
         assert 0.220 <= difference <= 0.280, (delayed, clean)
 
-        # emittedAt is taken before the wait: after the request, >= 250 ms before receipt.
+        # emittedAt is taken before the wait: after the request, and >= 250 ms before receipt
+        # (stamped after the wait, it would be ~0 ms before receipt). How soon after the
+        # request the stamp comes is the change feed's speed: a figure, not asserted here.
         for name in ("customer", "owner1", "driver"):
             for r in for_orders(cast.sockets[name], [oid]):
                 emitted = r.payload["emittedAt"]
@@ -197,7 +199,6 @@ async def test_delay_holds_every_event_250ms_stamped_before_the_wait(server, fau
                 received_ms = (r.at + offset) * 1000
                 assert emitted >= sent_ms - 2, (name, r.event, emitted, sent_ms)
                 assert received_ms - emitted >= 250 - 3, (name, r.event, received_ms - emitted)
-                assert emitted - sent_ms < 200, (name, r.event, emitted - sent_ms)
 
 
 # --- reorder ------------------------------------------------------------------------------------
