@@ -3,8 +3,6 @@ names, once, with a valid payload (sections 6, 8)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...contract import (
     LOCATION_REPORT_STATUSES,
     ChangeKind,
@@ -98,5 +96,3 @@ async def delivery_lifecycle(target: Target) -> str:
 async def pickup_lifecycle(target: Target) -> str:
     return await _lifecycle(target, OrderType.PICKUP)
 
-
-__all__: list[Any] = []
