@@ -196,6 +196,8 @@ DRIVERS_OUT: Final = _object(
 )
 HEALTH_OUT: Final = _object({"status": {"const": "ok"}}, ["status"])
 ERROR_OUT: Final = _object(
-    {"error": _object({"code": STRING, "message": STRING, "details": {}}, ["code", "message"])},
+    # Section 5 and 8 name all three keys; `details` may be null.
+    {"error": _object({"code": STRING, "message": STRING, "details": {}},
+                      ["code", "message", "details"])},
     ["error"],
 )

@@ -30,6 +30,7 @@ from ...contract import (
     Role,
 )
 from ...realtime import ConnectRefused, RealtimeClient
+from ..exchange import Exchange, expect_error
 from ..model import expect
 from ..raw import EIO_MESSAGE, SIO_CONNECT_ERROR, SIO_DISCONNECT
 from ..registry import check
@@ -43,7 +44,6 @@ LIST = BY_OPERATION[Operation.LIST_ORDERS]
 TRANSPORTS = ("websocket",)
 #: A key that is not the target's: tokens signed with it are forged.
 WRONG_KEY = "not-the-secret" * 3
-ERROR_SHAPE = '401 {"error": {"code", "message", "details"}}'
 
 
 # --- tokens ------------------------------------------------------------------------------------
@@ -94,32 +94,14 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
     return {"status": response.status_code, "body": _body(response)}
 
 
-def _shape_problem(body: Any) -> str | None:
-    """What keeps `body` from being the contract's error body, or None."""
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return "the body is not {\"error\": {...}}"
-    if not isinstance(error.get("code"), str) or not error["code"]:
-        return "error.code is not a non-empty string"
-    if not isinstance(error.get("message"), str):
-        return "error.message is not a string"
-    if "details" not in error:
-        return "error.details is missing"
-    return None
-
-
 async def _http_refused(target: Target, what: str, token: str | None,
                         headers: dict[str, str] | None = None) -> str:
     """GET the orders list with a bad token: 401 with the JSON error body. The error code."""
     response = await target.api.request(LIST.method, LIST.path, token=token, headers=headers)
-    sent = f"{LIST.method} {LIST.path} with {what}"
-    expect(response.status_code == 401, f"{what} was not refused with 401 on HTTP", sent=sent,
-           expected=ERROR_SHAPE, got=_answer(response))
-    body = _body(response)
-    problem = _shape_problem(body)
-    expect(problem is None, f"the 401 for {what} lacks the contract's error body: {problem}",
-           sent=sent, expected=ERROR_SHAPE, got=_answer(response))
-    return str(body["error"]["code"])
+    ex = Exchange(LIST.method, LIST.path, f"a client with {what}", None, response.status_code,
+                  _body(response))
+    error = expect_error(ex, 401, f"{what} was not refused with 401 and the error body on HTTP")
+    return str(error["code"])
 
 
 async def _http_cases(target: Target, cases: dict[str, str | None]) -> str:
