@@ -204,8 +204,7 @@ def _settle_forever(environment: Any) -> None:
         else:
             ctx.keep_books(ctx.take_records())
         assert ctx.reconciler is not None
-        # Workers ship every second: keep one more second of slack before closing books.
-        ctx.reconciler.settle(ctx.now_ms() - 2000.0 * SHIP_EVERY_S)
+        ctx.reconciler.settle(_books_horizon(ctx))
         if ctx.started_at is not None and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
             last_progress = time.monotonic()
             print(progress_line(environment, ctx), flush=True)
@@ -216,6 +215,18 @@ def _settle_forever(environment: Any) -> None:
 
                 write_report(environment, ctx, incomplete="the run ended before its last "
                              "report (checkpoint)", quiet=True)
+
+
+def _books_horizon(ctx: RunContext) -> float:
+    """How far the books may be closed: workers ship every second, so one more second of
+    slack; and never past what a live worker has reported. A worker that went silent holds
+    the books until it is heard from or declared lost, so that what it did not ship is set
+    apart as not judged, never called missing or leaked (see `Reconciler.process_lost`)."""
+    horizon = ctx.now_ms() - 2000.0 * SHIP_EVERY_S
+    heard = [ms for node, (_, ms) in ctx.worker_nodes.items() if node not in ctx.lost_workers]
+    if heard:
+        horizon = min(horizon, min(heard) - 1000.0 * SHIP_EVERY_S)
+    return horizon
 
 
 def progress_line(environment: Any, ctx: RunContext) -> str:
