@@ -86,6 +86,8 @@ class RunContext:
         self.report_written = False
         #: Set when the planned duration was reached (the run drained and ended as planned).
         self.ran_to_the_end = False
+        #: Set when Ctrl-C (SIGINT) arrived: the run is cut short, even mid-drain.
+        self.interrupted = False
         #: Ids of this process's users by role: the adversarial users aim at them.
         self.known_users: dict[Role, list[str]] = {role: [] for role in Role}
         #: Room-joining attempts and bad-token connects made by adversarial users.
@@ -140,6 +142,19 @@ class RunContext:
 
     def disconnected(self, ledger: SocketLedger, rooms: tuple[str, ...], since_ms: float) -> None:
         self._presence.append(Presence(ledger.socket_id, rooms, since_ms, self.now_ms()))
+
+    @property
+    def product_prefix(self) -> str:
+        """Every item this run orders has a product id that starts so: how the run tells its
+        own orders from those of another run (or of real users) on a shared server."""
+        return f"rh-{self.options.run_id}-sku-"
+
+    def created_by_this_run(self, order: dict[str, Any]) -> bool:
+        """Whether this run placed `order`: only those are its users' to move."""
+        items = order.get("items")
+        return isinstance(items, list) and any(
+            isinstance(i, dict) and str(i.get("productId", "")).startswith(self.product_prefix)
+            for i in items)
 
     def register_user(self, role: Role, user_id: str | None) -> None:
         if user_id is not None and len(self.known_users[role]) < 10_000:

@@ -350,7 +350,9 @@ class Follower:
             if status in TERMINAL_STATUSES:
                 self._resume_gone(order_id)
         elif self.role is Role.STORE_OWNER:
-            if status == Status.PENDING and hasattr(user, "work") and user._mine(order_id):
+            # Catch-up lists every order placed while away: another run's are not ours to move.
+            if (status == Status.PENDING and hasattr(user, "work") and self.ctx.created_by_this_run(order)
+                    and user._mine(order_id)):
                 user.work.put(order)
         elif self.role is Role.DRIVER:
             if (status == Status.DRIVER_ASSIGNED and hasattr(user, "work")

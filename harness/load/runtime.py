@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import gevent
+import greenlet
 from locust import events
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
@@ -156,6 +158,31 @@ def _on_init(environment: Any, **_: Any) -> None:
         gevent.spawn(_settle_forever, environment)
     if not isinstance(runner, MasterRunner):  # the master holds no users: nothing to watch
         ctx.health.watch(environment)
+    _take_ctrl_c(ctx, is_worker)
+
+
+def _take_ctrl_c(ctx: RunContext, is_worker: bool) -> None:
+    """Make Ctrl-C deterministic. By default Python raises KeyboardInterrupt in whatever code
+    runs when SIGINT arrives, and most of a busy process's time is spent in received events'
+    handlers, which python-engineio wraps in a catch-all `except:` that logs and swallows it:
+    the run then went on to its planned end. gevent's handler runs in a greenlet of its own
+    at the next switch instead, and hands Locust the KeyboardInterrupt it handles (stop,
+    quitting, the report) in its main greenlet, where nothing swallows it."""
+    main = greenlet.getcurrent()
+    if is_worker and os.environ.get("HARNESS_SUMMARY_BY_PARENT"):
+        # Under `harness load` a terminal's Ctrl-C reaches every process of the group: the
+        # workers leave stopping to the master, which stops them once their records are in.
+        gevent.signal_handler(signal.SIGINT, lambda: log.info("harness: Ctrl-C; the master stops this worker"))
+        return
+
+    def interrupt() -> None:
+        if ctx.interrupted:
+            log.info("harness: already stopping; writing the report")
+            return
+        ctx.interrupted = True
+        main.throw(KeyboardInterrupt)
+
+    gevent.signal_handler(signal.SIGINT, interrupt)
 
 
 def _size_user_classes(environment: Any, options: Any, parsed: Any) -> None:
@@ -301,6 +328,8 @@ def _why_incomplete(environment: Any, ctx: RunContext) -> str | None:
             not_judged = ctx.reconciler.not_judged if ctx.reconciler is not None else 0
             return (f"worker(s) lost mid-run: {lost}; their users were not judged from then on "
                     f"({not_judged} expectations and receipts not judged)")
+    if ctx.interrupted and ctx.ran_to_the_end:
+        return "interrupted while draining the events in flight (Ctrl-C)"
     if not ctx.ran_to_the_end:
         return "interrupted before the planned end (Ctrl-C, a signal, or the web UI's stop)"
     return None

@@ -46,19 +46,6 @@ from .runtime import context_of, process_share
 _DRIVER_CACHE_S = 20.0
 
 
-def product_prefix(ctx: RunContext) -> str:
-    """Every item this run orders has a product id that starts so: how the run tells its own
-    orders from those of another run (or of real users) on a shared server."""
-    return f"rh-{ctx.options.run_id}-sku-"
-
-
-def created_by_this_run(ctx: RunContext, order: dict[str, Any]) -> bool:
-    prefix = product_prefix(ctx)
-    items = order.get("items")
-    return isinstance(items, list) and any(
-        isinstance(i, dict) and str(i.get("productId", "")).startswith(prefix) for i in items)
-
-
 class HttpRefused(Exception):
     """A request the server answered with an unexpected status (recorded as a failure)."""
 
@@ -218,7 +205,7 @@ class Customer(OrderAppUser):
 
     def _body(self) -> dict[str, Any]:
         order_type = OrderType.DELIVERY if self.rng.random() < 0.7 else OrderType.PICKUP
-        items = [{"productId": f"{product_prefix(self.ctx)}{self.rng.randrange(1000)}",
+        items = [{"productId": f"{self.ctx.product_prefix}{self.rng.randrange(1000)}",
                   "name": self.fake.word().title(),
                   "quantity": self.rng.randint(1, 4), "unitPrice": round(self.rng.uniform(1, 40), 2)}
                  for _ in range(self.rng.randint(1, 4))]
@@ -343,7 +330,7 @@ class StoreOwner(OrderAppUser):
         if event == Event.NEW_ORDER and isinstance(order, dict):
             # Only this run's orders: on a shared server, another run's (or a real customer's)
             # are not ours to move, and moving them would corrupt both runs' books.
-            if created_by_this_run(self.ctx, order) and self._mine(str(data.get("orderId"))):
+            if self.ctx.created_by_this_run(order) and self._mine(str(data.get("orderId"))):
                 self.work.put(order)
 
     @task

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -158,3 +159,59 @@ def test_a_killed_worker_leaves_an_incomplete_report_and_the_run_goes_on(
     assert [t["key"] for t in report["thresholds"] if not t["passed"]] == ["run.complete"]
     assert "run.complete: the run is incomplete" in out
     assert "ended mid-run" in out   # the command noticed it too
+
+
+#: A user that holds the CPU inside a catch-all `except:`, as python-engineio's event-handler
+#: wrapper does around every received event. Python raises KeyboardInterrupt in whatever code
+#: runs when SIGINT arrives; landing here, it was swallowed and the run went on to its end.
+SWALLOWING_LOCUSTFILE = '''
+import time
+
+import gevent
+from locust import User, task
+
+from harness.load import runtime  # noqa: F401
+from harness.load.users import Customer, Driver, StoreOwner
+
+
+class Swallower(User):
+    fixed_count = 1
+
+    @task
+    def hold_the_cpu(self):
+        while True:
+            try:  # one received event's handler, 20 ms of work
+                started = time.perf_counter()
+                while time.perf_counter() - started < 0.02:
+                    pass
+            except:  # noqa: E722
+                pass
+            gevent.sleep(0)   # where Locust's stop reaches the user (GreenletExit)
+'''
+
+
+def test_ctrl_c_is_honoured_whatever_code_runs_when_it_arrives(
+        servers: ServerPool, tmp_path: Path) -> None:
+    """Bug (CI, stop 6): SIGINT raised KeyboardInterrupt inside a received event's handler,
+    whose catch-all logged and swallowed it: the run went on to its planned end."""
+    locustfile = tmp_path / "swallowing.py"
+    locustfile.write_text(SWALLOWING_LOCUSTFILE)
+    folder = tmp_path / "run"
+    proc = _start([sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+                   "-u", "8", "-r", "8", "-t", "90s", "--only-summary",
+                   "--host", servers.get().url, "--run-id", "swallowed", "--report-dir", str(folder),
+                   "--store-owners", "1", "--drivers", "1", "--think-time", "0.1-0.4"])
+    try:
+        _wait_for_checkpoint(folder / "report.json", proc)
+        interrupted = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the run ignored SIGINT for 60 s")
+        took = time.monotonic() - interrupted
+    finally:
+        _stop_group(proc)
+    run = json.loads((folder / "report.json").read_text())["run"]
+    assert run["complete"] is False and "interrupted" in run["incomplete_reason"], out[-3000:]
+    assert took < 30 and run["duration_s"] < 45, (took, run["duration_s"])

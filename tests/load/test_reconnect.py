@@ -10,11 +10,13 @@ client under a microscope in a child process of its own. About two minutes on 2 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -176,6 +178,42 @@ def test_storm_cuts_everyone_and_everyone_comes_back(server: str, tmp_path: Path
     assert rec["cuts_by_mode"] == {"closed": rec["cuts"]}, rec  # a storm is closed cuts
     assert rec["cuts"] >= USERS and rec["cuts"] % USERS == 0, rec  # all of them, each time
     assert rec["count"] == rec["cuts"], rec
+
+
+def test_reconnecting_store_owners_move_no_order_the_run_did_not_create(
+        server: str, tmp_path: Path) -> None:
+    """Bug (found in CI, stop 6): after a reconnect, a store owner's catch-up listed every
+    order placed while it was away and moved the pending ones, another run's (or a real
+    customer's) included: the harness touched what it did not create, and both runs' books
+    called the other's moves leaks."""
+    from tests.support.actors import World
+
+    placed: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    async def place_foreign_orders() -> list[str]:
+        async with World(server) as world:
+            stranger = await world.customer()
+            while not stop.is_set():
+                placed.append(await world.order(stranger))
+                await asyncio.sleep(0.3)
+            return [(await world.api.order(stranger.token, o["id"]))["status"] for o in placed]
+
+    statuses: list[list[str]] = []
+    stranger = threading.Thread(target=lambda: statuses.append(asyncio.run(place_foreign_orders())))
+    stranger.start()
+    try:
+        # Every user cut every 2 s: each store owner catches up on what the stranger placed.
+        run = run_load(server, tmp_path / "run", scenario="reconnect", users=USERS, duration="8",
+                       extra=["--spawn-rate", str(USERS), "--cut-mode", "storm", "--cut-every", "2"])
+    finally:
+        stop.set()
+        stranger.join(timeout=60)
+    report = _checked(run)
+    assert report["reconnection"]["cuts"] >= USERS, report["reconnection"]
+    assert len(placed) >= 10 and report["foreign_events"] > 0, (len(placed), report["foreign_events"])
+    assert set(statuses[0]) == {"pending"}, statuses[0]   # the stranger's orders, untouched
+    assert _faults(report) == {name: 0 for name in FAULT_VERDICTS}, table(report)
 
 
 # --- the target goes away ----------------------------------------------------------------------------
