@@ -79,10 +79,10 @@ def _faults(report: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def _figure(rec: dict[str, Any], name: str) -> dict[str, Any]:
+def _figure(rec: dict[str, Any], name: str, count_of: str = "count") -> dict[str, Any]:
     figure = rec[name]
     assert set(figure) == set(FIGURE_NAMES), figure
-    assert figure["count"] == rec["count"], (name, figure, rec["count"])
+    assert figure["count"] == rec[count_of], (name, figure, rec[count_of])
     assert all(figure[k] is not None for k in FIGURE_NAMES), figure
     return figure
 
@@ -96,9 +96,12 @@ def _cut_run(server: str, tmp_path: Path, *extra: str, scenario: str = "reconnec
     why = f"\n{json.dumps(rec, indent=1)}\n{table(report)}"
     # Every cut user came back and caught up; nothing was lost, leaked or doubled.
     assert rec["cuts"] > 0 and rec["count"] >= rec["cuts"], why
-    assert rec["away_at_end"] == 0 and rec["consistent"] == rec["count"], why
+    # Every time away ended consistent. A user cut again while still catching up reconnects
+    # twice and becomes consistent once (found in CI: 18 reconnects, 17 consistent).
+    assert rec["away_at_end"] == 0 and rec["catch_up_failures"] == 0, why
+    assert 0 < rec["consistent"] <= rec["count"], why
     ttr = _figure(rec, "time_to_reconnect")
-    ttc = _figure(rec, "time_to_consistent")
+    ttc = _figure(rec, "time_to_consistent", "consistent")
     for k in ("p50_ms", "p90_ms", "max_ms"):
         assert ttc[k] >= ttr[k] * 0.99, (k, ttr, ttc)  # consistent comes after reconnected
     assert _faults(report) == {name: 0 for name in FAULT_VERDICTS}, why
