@@ -38,6 +38,7 @@ from ..contract import (
 from .context import LOCATION_ACK, RunContext, Trigger
 from .disruption import CuttableClient
 from .identity import Identity, mint
+from .in_flight import InFlight
 from .recorded_socket import RecordedSocket, client_options
 from .outage import unreachable
 from .reconnect import Follower, WorkQueue
@@ -76,6 +77,8 @@ class OrderAppUser(FastHttpUser):
         self.ledger = self.ctx.new_socket(self.role, None)
         #: What the user follows, and its reconnects and catch-ups (reconnect.py).
         self.follower = Follower(self)
+        #: A send on the socket awaiting its ack (in_flight.py).
+        self.in_flight = InFlight()
 
     # --- identity and HTTP -------------------------------------------------------------------
 
@@ -136,7 +139,7 @@ class OrderAppUser(FastHttpUser):
         self.connect()
 
     def on_stop(self) -> None:
-        self.follower.disconnected("client disconnect")
+        self._dropped("client disconnect")
         if self.socket is not None:
             self.socket.close()
 
@@ -149,10 +152,15 @@ class OrderAppUser(FastHttpUser):
                              observer=self.follower, **client_options(self.ctx))
         self.socket = RecordedSocket(self.ctx, self.ledger, sio, self._rooms,
                                      on_connect=self.follower.connected,
-                                     on_disconnect=self.follower.disconnected,
+                                     on_disconnect=self._dropped,
                                      on_event=self._on_event)
         self.socket.connect(self.host, auth=lambda: {"token": self.identity.current_token()})
         self.ctx.keep_clock(self)
+
+    def _dropped(self, reason: Any = None) -> None:
+        """The connection dropped, was cut, or the user stops: an ack awaited on it is lost."""
+        self.follower.disconnected(reason)
+        self.in_flight.dropped()
 
     def _rooms(self) -> tuple[str, ...]:
         assert self.identity.user_id is not None
@@ -434,24 +442,30 @@ class Driver(OrderAppUser):
         assert self.sio is not None
         trigger = self.ctx.trigger()
         generation, away_at_start = self.follower.generation, self.follower.away
-        try:
-            ack = self.sio.call(ClientEvent.DRIVER_LOCATION.value,
-                                {"orderId": order["id"], "lat": lat, "lng": lng}, timeout=10)
-        except socketio.exceptions.TimeoutError:
-            # An ack lost because the connection dropped meanwhile (a cut of ours, or an
-            # outage) says nothing of the server's round trip; one that never came on a live
-            # connection does.
-            if (self.follower.generation == generation and not away_at_start
-                    and not self.follower.away):
-                self.ctx.figure(LOCATION_ACK, 10_000.0, "ack")
-            elif not away_at_start:
-                # Sent on a live connection that dropped before the ack: the server may
-                # have stored it, so its events, if any arrive, are no leaks.
-                self.ctx.caused(order, ChangeKind.LOCATION, trigger, location=(lat, lng),
-                                uncertain=True)
-            return
-        except socketio.exceptions.BadNamespaceError:
-            return  # the socket is down (cut, or reconnecting): nothing was sent
+
+        def unsure() -> None:
+            # Sent on a live connection that dropped (or a user that stopped) before the ack:
+            # the server may have stored it, so its events, if any arrive, are no leaks.
+            self.ctx.caused(order, ChangeKind.LOCATION, trigger, location=(lat, lng), uncertain=True)
+
+        with self.in_flight.awaiting(unsure, sent_while_away=away_at_start) as awaited:
+            try:
+                ack = self.sio.call(ClientEvent.DRIVER_LOCATION.value,
+                                    {"orderId": order["id"], "lat": lat, "lng": lng}, timeout=10)
+            except socketio.exceptions.TimeoutError:
+                # An ack lost because the connection dropped meanwhile (a cut of ours, or an
+                # outage) says nothing of the server's round trip; one that never came on a
+                # live connection does.
+                if (self.follower.generation == generation and not away_at_start
+                        and not self.follower.away):
+                    self.ctx.figure(LOCATION_ACK, 10_000.0, "ack")
+                else:
+                    awaited.settle_unsure()
+                return
+            except socketio.exceptions.BadNamespaceError:
+                return  # the socket is down (cut, or reconnecting): nothing was sent
+        if awaited.settled:
+            return  # a drop already recorded it (uncertain); the late ack changes nothing
         self.ctx.figure(LOCATION_ACK, (time.monotonic() - trigger.mono) * 1000.0, "ack")
         if isinstance(ack, dict) and ack.get("ok") is True:
             self.ctx.caused(order, ChangeKind.LOCATION, trigger, location=(lat, lng))

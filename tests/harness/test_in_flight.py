@@ -1,0 +1,64 @@
+"""A send awaiting its answer across a drop or a stop is recorded at once, as uncertain.
+
+Bug (found by a stress loop of the silent-polling cut run, this stop): a driver's location
+sent just before a cut had its ack lost; the change was recorded only when the ack timed out
+(10 s), later than the ledger waits before calling its events' receipts leaks, and never if
+the run ended first: 5 `delivery_update` "leaks".
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.load.in_flight import InFlight
+
+
+class Stop(BaseException):
+    """What a user's stop raises in its task (gevent's GreenletExit is a BaseException)."""
+
+
+def test_a_drop_while_awaiting_records_the_change_once_as_uncertain() -> None:
+    recorded: list[str] = []
+    flight = InFlight()
+    with flight.awaiting(lambda: recorded.append("unsure"), sent_while_away=False) as awaited:
+        flight.dropped()
+        flight.dropped()             # the client noticing the cut later
+        awaited.settle_unsure()      # then the ack's timeout
+    assert recorded == ["unsure"] and awaited.settled
+    flight.dropped()                 # nothing awaited any more
+    assert recorded == ["unsure"]
+
+
+def test_an_answer_that_came_records_nothing_unsure() -> None:
+    recorded: list[str] = []
+    flight = InFlight()
+    with flight.awaiting(lambda: recorded.append("unsure"), sent_while_away=False) as awaited:
+        pass
+    flight.dropped()
+    assert recorded == [] and not awaited.settled and flight.current is None
+
+
+def test_a_send_made_while_away_never_left_the_socket() -> None:
+    recorded: list[str] = []
+    flight = InFlight()
+    with flight.awaiting(lambda: recorded.append("unsure"), sent_while_away=True):
+        flight.dropped()
+    assert recorded == []
+
+
+def test_a_stop_while_awaiting_records_it_and_still_stops() -> None:
+    recorded: list[str] = []
+    flight = InFlight()
+    with pytest.raises(Stop):
+        with flight.awaiting(lambda: recorded.append("unsure"), sent_while_away=False):
+            raise Stop
+    assert recorded == ["unsure"] and flight.current is None
+
+
+def test_an_error_is_not_a_stop() -> None:
+    recorded: list[str] = []
+    flight = InFlight()
+    with pytest.raises(ValueError):
+        with flight.awaiting(lambda: recorded.append("unsure"), sent_while_away=False):
+            raise ValueError("not an ack problem")
+    assert recorded == []
