@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-import greenlet
 from locust import events
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
@@ -168,7 +167,7 @@ def _take_ctrl_c(ctx: RunContext, is_worker: bool) -> None:
     the run then went on to its planned end. gevent's handler runs in a greenlet of its own
     at the next switch instead, and hands Locust the KeyboardInterrupt it handles (stop,
     quitting, the report) in its main greenlet, where nothing swallows it."""
-    main = greenlet.getcurrent()
+    main = gevent.getcurrent()  # init runs in Locust's main greenlet
     if is_worker and os.environ.get("HARNESS_SUMMARY_BY_PARENT"):
         # Under `harness load` a terminal's Ctrl-C reaches every process of the group: the
         # workers leave stopping to the master, which stops them once their records are in.
