@@ -47,4 +47,33 @@ def summary_text(report: dict[str, Any]) -> str:
                      f"({iso.get('bad_tokens_accepted', 0)} accepted), {iso.get('leaked', 0)} events leaked")
     if report["generator"]["latency_suspect"]:
         lines.append("WARNING: " + report["generator"]["note"])
+    lines += witness_lines(report.get("witness"))
     return "\n".join(lines)
+
+
+def _ms(value: Any) -> str:
+    return "-" if not isinstance(value, (int, float)) else f"{value:.1f}"
+
+
+def witness_lines(witness: Any) -> list[str]:
+    """The witness's line (and its warning): what the generator added to the users' figures."""
+    if not isinstance(witness, dict):
+        return []  # a report from before the witness
+    if not witness.get("enabled"):
+        return [f"witness: not run: {witness.get('reason') or 'disabled'}"]
+    lines = []
+    if witness.get("reason"):
+        lines.append(f"witness: {witness['reason']}")
+    added = witness.get("added_delay") or {}
+    events = witness.get("events") or {}
+    matched = sum(int(e.get("matched") or 0) for e in events.values() if isinstance(e, dict))
+    witnessed = sum(int(e.get("witnessed") or 0) for e in events.values() if isinstance(e, dict))
+    if added.get("count") or not lines:
+        lines.append(f"witness: added delay p50 {_ms(added.get('p50_ms'))} / p99 "
+                     f"{_ms(added.get('p99_ms'))} / max {_ms(added.get('max_ms'))} ms over "
+                     f"{matched} matched receipts ({witnessed} events witnessed)"
+                     + (f"; bound {bound:g} ms at p99"
+                        if isinstance(bound := witness.get("bound_ms"), (int, float)) else ""))
+    if witness.get("generator_suspect"):
+        lines.append(f"WARNING: {witness.get('note')}")
+    return lines

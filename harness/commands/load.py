@@ -3,6 +3,10 @@
 Locust runs in a child process (importing Locust patches the whole process with gevent,
 and this command must stay a plain process that can report and exit cleanly). With
 `--workers K` it is a Locust master and K local worker processes, merged exactly.
+
+The witness's bound (`--witness-bound`, the added delay's p99 beyond which the report says
+the latency figures are the generator's) comes from the thresholds file when it bounds
+`witness.added_delay.p99_ms`, so that the report's warning and the verdict agree.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import httpx
 from ..contract import BY_OPERATION, Operation
 from ..reporting.finish import finish as finish_run
 from .locust_processes import LocustProcesses
-from ..reporting.thresholds import ThresholdConfigError, load_or_default
+from ..reporting.thresholds import (WITNESS_BOUND_KEY, ThresholdConfigError, ThresholdSet,
+                                    load_or_default)
 from ..runs import new_run_id, run_folder
 from ..summary import summary_text
 
@@ -97,6 +102,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--location-rate", type=float, default=1.0)
     p.add_argument("--event-timeout", type=float, default=10.0)
     p.add_argument("--no-time-sync", action="store_true")
+    p.add_argument("--no-witness", action="store_true",
+                   help="run no witness (passive sockets in a process of their own that show "
+                        "the delay the generator adds to its latency figures)")
+    p.add_argument("--witness-bound", type=float, default=None, metavar="MS",
+                   help="added delay (p99, ms) beyond which the report says the latency figures "
+                        f"are the generator's (default: the thresholds' {WITNESS_BOUND_KEY}, "
+                        "else 10)")
     p.add_argument("--cut-mode", default=None, choices=("closed", "silent", "storm"),
                    help="cut users' connections at set times (any scenario; reconnect: closed)")
     p.add_argument("--cut-share", type=float, default=None, help="share of users cut each time")
@@ -129,7 +141,29 @@ def locust_command(args: argparse.Namespace, scenario: Path, run_id: str, report
         options.append("--insecure")
     if args.no_time_sync:
         options.append("--no-time-sync")
+    if getattr(args, "no_witness", False):
+        options.append("--no-witness")
+    elif getattr(args, "witness_bound", None) is not None:
+        options += ["--witness-bound", f"{args.witness_bound:g}"]
     return locust, run_options, options
+
+
+def witness_bound(given: float | None, thresholds: ThresholdSet) -> float | None:
+    """The bound to pass as `--witness-bound`: the one given, or the thresholds' bound on
+    `witness.added_delay.p99_ms` (None: neither, Locust's default). Raises LoadSetupError
+    when both are given and differ, or the bound is not above 0 (an added delay is never
+    recorded below 1 µs, so a bound of 0 can never be met)."""
+    from_file = next((t.bound for t in thresholds.thresholds if t.key == WITNESS_BOUND_KEY), None)
+    if from_file is not None and not from_file > 0:
+        raise LoadSetupError(f"{thresholds.source}: {WITNESS_BOUND_KEY} must be more than 0 ms "
+                             "(it is also the witness's bound, --witness-bound)")
+    if given is not None and not given > 0:
+        raise LoadSetupError("--witness-bound must be a positive number of ms")
+    if given is not None and from_file is not None and float(given) != float(from_file):
+        raise LoadSetupError(f"--witness-bound {given:g} differs from {WITNESS_BOUND_KEY} = "
+                             f"{from_file:g} in {thresholds.source}: give one of them")
+    return float(given) if given is not None else (
+        float(from_file) if from_file is not None else None)
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -146,6 +180,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         if args.tokens == "mint" and not args.jwt_secret:
             raise LoadSetupError("--tokens mint needs --jwt-secret")
         thresholds = load_or_default(args.thresholds)
+        args.witness_bound = witness_bound(getattr(args, "witness_bound", None), thresholds)
         scenario = scenario_file(args.scenario)
         check_target(args.target, verify=not args.insecure)
     except (LoadSetupError, ThresholdConfigError) as exc:

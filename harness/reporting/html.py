@@ -27,7 +27,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
 
 from ..contract import Event  # noqa: E402
-from ..latency import decode, summarize  # noqa: E402
+from ..latency import decode, new_histogram, summarize  # noqa: E402
 from ..ledger.records import COUNT_NAMES  # noqa: E402
 
 REPORT = "report.json"
@@ -39,17 +39,22 @@ FANOUT_SUFFIX = ".fanout"
 CONNECT = "connect"
 TIME_TO_RECONNECT = "reconnect.time_to_reconnect"
 TIME_TO_CONSISTENT = "reconnect.time_to_consistent"
+#: The witness's figures in histograms.json (harness/witness/book.py).
+WITNESS_PREFIX = "witness."
+ADDED_DELAY_SUFFIX = ".added_delay"
+#: The users' emit-to-delivery for the events the witness received too (paired receipts).
+USERS_EMIT_SUFFIX = ".users_emit_to_delivery"
 #: The ledger's seven counts (issue 3), in report order: two volumes, then five faults.
 VERDICTS = COUNT_NAMES
 EXPECTED, DELIVERED = VERDICTS[:2]
 FAULTS = VERDICTS[2:]
 #: Every plot's id in the page (one <svg> each), in page order.
-PLOT_IDS = ("plot-latency-over-time", "plot-latency-distribution", "plot-activity",
-            "plot-reconnect", "plot-delivery")
+PLOT_IDS = ("plot-latency-over-time", "plot-latency-distribution", "plot-witness",
+            "plot-activity", "plot-reconnect", "plot-delivery")
 
 _RC = {"svg.fonttype": "none", "svg.hashsalt": "realtime-harness", "font.size": 9,
        "axes.titlesize": 10, "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.4}
-_PCT_COLORS = {"p50": "#1f77b4", "p90": "#ff7f0e", "p99": "#d62728"}
+_PCT_COLORS = {"p50": "#1f77b4", "p90": "#ff7f0e", "p99": "#d62728", "max": "#8c959f"}
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
@@ -58,7 +63,8 @@ h1{font-size:22px;margin:18px 0 6px}h2{font-size:18px;margin:28px 0 8px;border-b
 .banner{padding:14px 18px;border-radius:6px;margin:14px 0;color:#fff}
 .banner.pass{background:#1a7f37}.banner.fail{background:#cf222e}
 .banner .big{font-size:28px;font-weight:700;letter-spacing:.5px}
-.banner ul{margin:6px 0 0 18px;padding:0}.warn{background:#fff8c5;border:1px solid #d4a72c;
+.banner ul{margin:6px 0 0 18px;padding:0}
+.banner .gen{margin-top:8px;padding:6px 10px;border-radius:4px;background:#fff8c5;color:#1b1f24}.warn{background:#fff8c5;border:1px solid #d4a72c;
 padding:8px 12px;border-radius:6px;margin:8px 0}
 table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
 th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:right}th{background:#f6f8fa}
@@ -100,6 +106,11 @@ class Histograms:
         if not fig:
             return []
         return sorted((int(slot), decode(enc)) for slot, enc in fig["intervals"].items())
+
+    def has(self, name: str) -> bool:
+        """The figure has samples."""
+        hist = self.total(name)
+        return hist is not None and hist.get_total_count() > 0
 
     def interval_counts(self, name: str) -> dict[int, int]:
         return {slot: h.get_total_count() for slot, h in self.intervals(name)}
@@ -187,26 +198,34 @@ def _percentile_axis(ax: Any) -> None:
     ax.set_ylabel("ms")
 
 
+def _percentile_panel(ax: Any, hists: Histograms, title: str,
+                      curves: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+    """One axis of whole-run curves by percentile: (figure name, label, line style) each;
+    figures without samples are left out."""
+    drawn = False
+    for name, label, style in curves:
+        hist = hists.total(name)
+        if hist is None or not hist.get_total_count():
+            continue
+        xs, ys = _percentile_curve(hist)
+        ax.plot(xs, ys, label=f"{label} (n={hist.get_total_count()})", **style)
+        drawn = True
+    _percentile_axis(ax)
+    ax.set_title(title)
+    if drawn:
+        ax.legend(loc="upper left", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+
+
 def plot_distribution(events: list[str], hists: Histograms) -> str:
     with matplotlib.rc_context(_RC):
         fig = _figure(math.ceil(len(events) / 2), 2)
         for ax, event in zip(_grid(fig, len(events), 2), events):
-            drawn = False
-            for name, label in ((event, "trigger-to-delivery"),
-                                (event + EMIT_SUFFIX, "emit-to-delivery"),
-                                (event + FANOUT_SUFFIX, "fan-out completion")):
-                hist = hists.total(name)
-                if hist is None or not hist.get_total_count():
-                    continue
-                xs, ys = _percentile_curve(hist)
-                ax.plot(xs, ys, label=f"{label} (n={hist.get_total_count()})")
-                drawn = True
-            _percentile_axis(ax)
-            ax.set_title(f"{event}: latency distribution")
-            if drawn:
-                ax.legend(loc="upper left", fontsize=8)
-            else:
-                ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+            _percentile_panel(ax, hists, f"{event}: latency distribution", (
+                (event, "trigger-to-delivery", {}),
+                (event + EMIT_SUFFIX, "emit-to-delivery", {}),
+                (event + FANOUT_SUFFIX, "fan-out completion", {})))
         return _svg(fig, "plot-latency-distribution", "Latency distribution per event type")
 
 
@@ -227,6 +246,60 @@ def activity_series(events: list[str], hists: Histograms) -> tuple[list[int], di
         ordered = list(range(ordered[0], ordered[-1] + 1))
     rates = {e: [per_event[e].get(s, 0) / hists.interval_s for s in ordered] for e in events}
     return ordered, rates, [connects.get(s, 0) for s in ordered]
+
+
+def _merged_intervals(names: Iterable[str], hists: Histograms) -> list[tuple[int, Any]]:
+    """Per interval, the histograms of several figures merged (exactly)."""
+    merged: dict[int, Any] = {}
+    for name in names:
+        for slot, hist in hists.intervals(name):
+            merged.setdefault(slot, new_histogram()).add(hist)
+    return sorted(merged.items())
+
+
+def plot_witness(events: list[str], hists: Histograms, bound_ms: float | None) -> str | None:
+    """Users against the witness: per event type, emit-to-delivery by percentile, users' and
+    the witness's; then the delay the generator added, over time (every event type) and by
+    percentile (per event type). None when histograms.json holds no witness figure."""
+    witness = [e for e in events if hists.has(WITNESS_PREFIX + e + EMIT_SUFFIX)
+               or hists.has(WITNESS_PREFIX + e + ADDED_DELAY_SUFFIX)]
+    if not witness:
+        return None
+    start = _start_s(hists)
+    with matplotlib.rc_context(_RC):
+        n = len(witness) + 2
+        fig = _figure(math.ceil(n / 2), 2, height_per_row=2.6)
+        axes = _grid(fig, n, 2)
+        for ax, event in zip(axes, witness):
+            paired = WITNESS_PREFIX + event + USERS_EMIT_SUFFIX
+            users = ((paired, "users, same events") if hists.has(paired)
+                     else (event + EMIT_SUFFIX, "users, all events"))
+            _percentile_panel(ax, hists, f"{event}: emit-to-delivery, users and witness", (
+                (*users, {"color": "#1f77b4"}),
+                (WITNESS_PREFIX + event + EMIT_SUFFIX, "witness",
+                 {"color": "#1a7f37", "linestyle": "--"})))
+        ax_t, ax_p = axes[-2], axes[-1]
+        series = _merged_intervals((WITNESS_PREFIX + e + ADDED_DELAY_SUFFIX for e in witness), hists)
+        xs = _rel_times((s for s, _ in series), hists.interval_s, start)
+        summaries = [summarize(h) for _, h in series]
+        for label, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("max", "max_ms")):
+            ax_t.plot(xs, [s[key] for s in summaries], marker="o", markersize=3,
+                      color=_PCT_COLORS[label], label=label)
+        if bound_ms is not None:
+            ax_t.axhline(bound_ms, color="#cf222e", linestyle=":", label=f"bound {bound_ms:g} ms")
+        ax_t.set_title("Delay the generator added (user minus witness), every event type")
+        ax_t.set_xlabel("seconds since start (interval start)")
+        ax_t.set_ylabel("ms")
+        ax_t.set_ylim(bottom=0)
+        if series:
+            ax_t.legend(loc="upper left", fontsize=8)
+        else:
+            ax_t.text(0.5, 0.5, "no matched receipts", ha="center", va="center", transform=ax_t.transAxes)
+        if bound_ms is not None:
+            ax_p.axhline(bound_ms, color="#cf222e", linestyle=":", label=f"bound {bound_ms:g} ms")
+        _percentile_panel(ax_p, hists, "Added delay by percentile, per event type",
+                          ((WITNESS_PREFIX + e + ADDED_DELAY_SUFFIX, e, {}) for e in witness))
+        return _svg(fig, "plot-witness", "Users against the witness: emit-to-delivery and added delay")
 
 
 def plot_activity(events: list[str], hists: Histograms) -> str:
@@ -364,12 +437,20 @@ def _banner(report: dict[str, Any]) -> str:
     items = "".join(f"<li>{_e(r)}</li>" for r in reasons[:12])
     more = f"<li>… and {len(reasons) - 12} more</li>" if len(reasons) > 12 else ""
     reasons_html = f"<ul>{items}{more}</ul>" if reasons else ""
+    witness = report.get("witness")
+    generator = ""
+    if isinstance(witness, dict) and witness.get("generator_suspect"):
+        note = str(witness.get("note") or "the latency figures are the load generator's, "
+                                            "not the server's")
+        generator = (f'<div id="witness-note" class="gen"><b>Witness:</b> '
+                     f"{_e(note[:1].upper() + note[1:])}. "
+                     '<a href="#witness">Users against the witness</a></div>')
     return (f'<div id="verdict" class="banner {"pass" if passed else "fail"}">'
             f'<div class="big">{word}</div>'
             f"<div>{_e(basis)}. {delivered} of {expected} expected events delivered; "
             f"{_e(conn.get('succeeded'))} of {_e(conn.get('attempted'))} connections; "
             f"{_e(run.get('scenario'))} scenario, {_e(run.get('duration_s'))} s against "
-            f"{_e(run.get('target'))}.</div>{reasons_html}</div>")
+            f"{_e(run.get('target'))}.</div>{reasons_html}{generator}</div>")
 
 
 def _latency_table(report: dict[str, Any], events: list[str]) -> str:
@@ -385,6 +466,64 @@ def _latency_table(report: dict[str, Any], events: list[str]) -> str:
     for name, fig in report.get("latency", {}).items():
         rows.append([name] + [fig.get(k) for k in keys])
     return _table(["figure", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms", "count"], rows)
+
+
+def _witness_section(report: dict[str, Any], hists: Histograms, events: list[str]) -> list[str]:
+    witness = report.get("witness")
+    parts = ['<h2 id="witness">Witness</h2>']
+    if not isinstance(witness, dict):
+        return parts + ["<p>This report is from before the witness (no <code>witness</code> "
+                        "section).</p>"]
+    if not witness.get("enabled"):
+        return parts + [f"<p>No witness ran: {_e(witness.get('reason') or 'disabled')}.</p>"]
+    parts.append("<p>The witness is a separate lightweight process with a few passive sockets "
+                 "(a store owner, and second tabs of a few customers and drivers, in the same "
+                 "rooms as the users they mirror) that only timestamp events. For each event both "
+                 "a user and the witness received, the user's receipt time minus the witness's is "
+                 "the delay the load generator added; the witness's own emit-to-delivery is the "
+                 "server's latency.</p>")
+    if witness.get("reason"):
+        parts.append(f'<div class="warn">Witness: {_e(witness["reason"])}</div>')
+    if witness.get("generator_suspect"):
+        parts.append(f'<div class="warn">{_e(witness.get("note"))}</div>')
+    added = witness.get("added_delay") or {}
+    parts.append(_kv([
+        ("added delay, every event type",
+         f"p50 {_e(added.get('p50_ms'))} / p99 {_e(added.get('p99_ms'))} / max "
+         f"{_e(added.get('max_ms'))} ms over {_e(added.get('count'))} matched receipts"),
+        ("bound (p99)", f"{_e(witness.get('bound_ms'))} ms"),
+        ("latency figures are the generator's", "yes" if witness.get("generator_suspect") else "no"),
+        ("smallest user minus witness", f"{_e(witness.get('min_added_ms'))} ms"),
+        ("witness clock", f"time_sync={witness.get('time_sync')}, offset "
+                          f"{_e(witness.get('offset_ms'))} ms")]))
+    rows = []
+    for event, entry in (witness.get("events") or {}).items():
+        users = entry.get("users_emit_to_delivery") or {}
+        own = entry.get("emit_to_delivery") or {}
+        add = entry.get("added_delay") or {}
+        rows.append([event, users.get("p50_ms"), users.get("p99_ms"), own.get("p50_ms"),
+                     own.get("p99_ms"), add.get("p50_ms"), add.get("p99_ms"), add.get("max_ms"),
+                     entry.get("witnessed"), entry.get("matched")])
+    parts.append(_table(["event", "users p50 ms", "users p99 ms", "witness p50 ms", "witness p99 ms",
+                         "added p50 ms", "added p99 ms", "added max ms", "witnessed", "matched"],
+                        rows))
+    svg = plot_witness(events, hists, witness.get("bound_ms"))
+    if svg:
+        parts.append(_fig(svg, "Emit-to-delivery over the whole run by percentile, per event "
+                               "type: the users' (solid; for the events the witness received too, "
+                               "when the run paired them) against the witness's (dashed). Where "
+                               "the users' curve stands above the witness's, the generator added "
+                               "the difference. Last row: the delay the generator added (user minus "
+                               "witness, for events both received) per "
+                               f"{hists.interval_s:g}-second interval over every event type, and "
+                               "by percentile per event type, with the bound."))
+    else:
+        parts.append("<p>histograms.json holds no witness figures.</p>")
+    tabs = witness.get("tabs") or []
+    if tabs:
+        cols = ["tab", "role", "mirrors", "connected", "received", "error"]
+        parts.append(_table(cols, [[t.get(c) for c in cols] for t in tabs]))
+    return parts
 
 
 def render(report: dict[str, Any], hist_data: dict[str, Any]) -> str:
@@ -439,6 +578,8 @@ def render(report: dict[str, Any], hist_data: dict[str, Any]) -> str:
                       "Latency by percentile over the whole run (whole-run HDR histograms): "
                       "trigger-to-delivery, emit-to-delivery (clock-corrected) and fan-out completion."))
 
+    parts += _witness_section(report, hists, latency_events)
+
     parts.append('<h2 id="activity">Connections and throughput</h2>')
     conn = report.get("connections", {})
     parts.append(_kv([("attempted", conn.get("attempted")), ("succeeded", conn.get("succeeded")),
@@ -479,8 +620,20 @@ def render(report: dict[str, Any], hist_data: dict[str, Any]) -> str:
     parts.append('<h2 id="generator">Generator health</h2>')
     procs = gen.get("processes", [])
     cols = ["process", "samples", "cpu_percent_p50", "cpu_percent_max", "loop_lag_ms_p99",
-            "loop_lag_ms_max", "users_max", "suspect", "reasons"]
-    parts.append(_table(cols, [[p.get(c) for c in cols] for p in procs]))
+            "loop_lag_ms_max", "users_max", "receive_delay_ms_p99", "arrival_stamps", "suspect",
+            "reasons"]
+
+    def cell(p: dict[str, Any], c: str) -> Any:
+        if c == "receive_delay_ms_p99":
+            return (p.get("receive_delay_ms") or {}).get("p99_ms")
+        if c == "arrival_stamps" and isinstance(p.get(c), dict):
+            return ", ".join(f"{k} {v}" for k, v in p[c].items())
+        return p.get(c)
+
+    parts.append(_table(cols, [[cell(p, c) for c in cols] for p in procs]))
+    parts.append("<p>receive delay: from a frame's arrival to its handler running (p99); arrival "
+                 "stamps: events stamped by the kernel on arrival (their latency leaves that delay "
+                 "out) and stamped when read (it is inside their latency).</p>")
     parts.append(f"<p>latency suspect: <b>{'yes' if gen.get('latency_suspect') else 'no'}</b>"
                  + (f" — {_e(gen.get('note'))}" if gen.get("note") else "") + "</p>")
 

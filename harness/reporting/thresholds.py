@@ -15,7 +15,14 @@ Key forms (`<pct>` is one of p50_ms, p90_ms, p95_ms, p99_ms, p999_ms, max_ms):
 - `connect.<pct>`, `driver_location_ack.<pct>`: report.json `latency`;
 - `reconnect.time_to_reconnect.<pct>`, `reconnect.time_to_consistent.<pct>`: `reconnection`;
 - `leaked`, `missing`, `duplicate`, `out_of_order`, `invalid`: totals over every event type;
-- `connect_failure_ratio`: failed / attempted connections.
+- `connect_failure_ratio`: failed / attempted connections;
+- `witness.added_delay.<pct>`: report.json `witness.added_delay`, the delay the load generator
+  added to the users' receipts (harness/witness) over every event type;
+  `witness.<event>.added_delay.<pct>`: the same for one event type. Not in the default set: a
+  busy generator is not the server's fault, so a team opts in. `harness load` passes a bound
+  on `witness.added_delay.p99_ms` to Locust as `--witness-bound`, so the report's
+  "the figures are the generator's" and this verdict agree. Without a witness (`--no-witness`,
+  or none connected) such a bound fails with "no samples", saying why.
 
 A bound on a figure without samples fails ("no samples"), except in the default set (applied
 when no file is given), whose latency bounds apply only to figures the run produced: the
@@ -55,6 +62,11 @@ LATENCY_FIGURES = ("connect", "driver_location_ack")
 RECONNECT_PREFIX = "reconnect"
 RECONNECT_FIGURES = ("time_to_reconnect", "time_to_consistent")
 CONNECT_FAILURE_RATIO = "connect_failure_ratio"
+#: report.json `witness`: `witness.added_delay.<pct>`, `witness.<event>.added_delay.<pct>`.
+WITNESS = "witness"
+WITNESS_FIGURE = "added_delay"
+#: The witness key `harness load` passes to Locust as `--witness-bound`.
+WITNESS_BOUND_KEY = f"{WITNESS}.{WITNESS_FIGURE}.p99_ms"
 
 TABLE = "thresholds"
 DEFAULT_FILE = "default_thresholds.toml"
@@ -70,7 +82,8 @@ def valid_forms() -> str:
     return ("valid keys: <event>.<pct>, <event>.emit_to_delivery.<pct>, <event>.fanout.<pct>, "
             + ", ".join(f"{f}.<pct>" for f in LATENCY_FIGURES) + ", "
             + ", ".join(f"{RECONNECT_PREFIX}.{f}.<pct>" for f in RECONNECT_FIGURES) + ", "
-            + ", ".join(TOTAL_NAMES) + f", {CONNECT_FAILURE_RATIO} "
+            + ", ".join(TOTAL_NAMES) + f", {CONNECT_FAILURE_RATIO}, "
+            + f"{WITNESS}.{WITNESS_FIGURE}.<pct>, {WITNESS}.<event>.{WITNESS_FIGURE}.<pct> "
             + f"(event: {events}; pct: {pcts})")
 
 
@@ -123,6 +136,10 @@ def target_of(key: str) -> Target | None:
         return Target("figure", ("latency", head[0]), pct)
     if len(head) == 2 and head[0] == RECONNECT_PREFIX and head[1] in RECONNECT_FIGURES:
         return Target("figure", ("reconnection", head[1]), pct)
+    if head == [WITNESS, WITNESS_FIGURE]:
+        return Target("figure", (WITNESS, WITNESS_FIGURE), pct)
+    if len(head) == 3 and head[0] == WITNESS and head[1] in events and head[2] == WITNESS_FIGURE:
+        return Target("figure", (WITNESS, "events", head[1], WITNESS_FIGURE), pct)
     return None
 
 
@@ -221,13 +238,27 @@ def _fmt(value: float | int, kind: str) -> str:
     return f"{value:g}"
 
 
+def _no_samples(target: Target, report: dict[str, Any]) -> str:
+    if target.kind != "figure":
+        return "no samples (no connections)"
+    witness = report.get(WITNESS)
+    if target.path[0] == WITNESS and isinstance(witness, dict):
+        if not witness.get("enabled"):
+            return f"no samples, no witness ran: {witness.get('reason') or 'turned off'}"
+        if witness.get("reason"):
+            return f"no samples, witness: {witness['reason']}"
+    elif target.path[0] == WITNESS:
+        return "no samples, report.json has no witness section"
+    return "no samples"
+
+
 def evaluate(thresholds: ThresholdSet, report: dict[str, Any]) -> list[dict[str, Any]]:
     """One verdict per threshold: {key, bound, value, passed, message}, in file order."""
     verdicts = []
     for t in thresholds.thresholds:
         value = t.target.read(report)
         if value is None:
-            what = "no samples" if t.target.kind == "figure" else "no samples (no connections)"
+            what = _no_samples(t.target, report)
             if thresholds.require_samples:
                 passed, message = False, f"{t.key}: {what}; bound {_fmt(t.bound, t.target.kind)}"
             else:

@@ -107,7 +107,10 @@ def test_every_plot_is_there_once(rendered: tuple[str, subprocess.CompletedProce
                                   run_dir: Path) -> None:
     page = parse(rendered[0])
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    expected = [p for p in PLOT_IDS if p != "plot-reconnect" or report["reconnection"]["count"]]
+    histograms = json.loads((run_dir / "histograms.json").read_text(encoding="utf-8"))
+    witnessed = any(name.startswith("witness.") for name in histograms["figures"])
+    expected = [p for p in PLOT_IDS if (p != "plot-reconnect" or report["reconnection"]["count"])
+                and (p != "plot-witness" or witnessed)]
     for plot_id in expected:
         assert page.svg_ids.count(plot_id) == 1, (plot_id, page.svg_ids)
     assert len(page.svg_titles) == len(page.svg_ids) >= 4
@@ -126,7 +129,7 @@ def test_verdict_banner_is_first_and_says_pass_or_fail(
     banner = body[body.index('id="verdict"'):]
     banner = banner[: banner.index("</div></div>") if "</div></div>" in banner else 2000]
     assert ">PASS<" in banner or ">FAIL<" in banner
-    for section in ("run", "delivery", "latency", "isolation", "generator"):
+    for section in ("run", "delivery", "latency", "witness", "isolation", "generator"):
         assert section in page.ids
 
 
