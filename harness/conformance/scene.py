@@ -16,6 +16,7 @@ from typing import Any, Callable
 from ..api import Session
 from ..contract import (
     ChangeKind,
+    Event,
     OrderChange,
     OrderType,
     Role,
@@ -23,9 +24,68 @@ from ..contract import (
     emissions_for,
     rooms_for,
 )
-from ..contract.validation import event_problem
+from ..contract.model import LEGACY_STATUSES
+from ..contract.schemas import EPOCH_MS, EVENT_PAYLOADS, TIMESTAMP, Schema
+from ..contract.validation import event_problem, problem
 from ..realtime import Received, RealtimeClient
 from .target import Target
+
+
+# --- what the prose states of a payload ---------------------------------------------------------
+#
+# The contract's schemas also hold the reference server's own decisions where the prose is
+# silent: timestamps are ISO 8601 strings, a `statusHistory` entry is `{status, at}`. A check
+# fails a server only for what the prose states, so payloads are judged by these schemas with
+# those decisions opened up: a timestamp may be an ISO 8601 string or epoch milliseconds,
+# `statusHistory` is any array. Which form came is reported (`timestamp_forms`).
+
+#: A timestamp as any careful server may send it: an ISO 8601 string or ms since the epoch.
+ANY_TIMESTAMP: Schema = {"anyOf": [TIMESTAMP, {**EPOCH_MS, "type": "number"}]}
+
+
+def _open_up(schema: Any) -> Any:
+    if schema == TIMESTAMP:
+        return ANY_TIMESTAMP
+    if isinstance(schema, dict):
+        out = {k: _open_up(v) for k, v in schema.items()}
+        history = out.get("properties", {}).get("statusHistory")
+        if isinstance(history, dict):
+            out["properties"]["statusHistory"] = {"type": "array"}
+        return out
+    if isinstance(schema, list):
+        return [_open_up(v) for v in schema]
+    return schema
+
+
+#: Event payload schemas with only the prose's requirements.
+STATED_PAYLOADS: dict[Event, Schema] = {event: _open_up(schema)
+                                        for event, schema in EVENT_PAYLOADS.items()}
+
+
+def stated_problem(event: str, payload: Any) -> str | None:
+    """Why a received payload breaks what the prose states of `event` (legacy statuses named)."""
+    schema = STATED_PAYLOADS.get(event)  # type: ignore[call-overload]  (a StrEnum key)
+    if schema is None:
+        return event_problem(event, payload)  # an unknown event, in its words
+    found = problem(schema, payload)
+    legacy = [f"{key}: legacy status {payload[key]!r}" for key in ("status", "previousStatus")
+              if found and isinstance(payload, dict) and payload.get(key) in LEGACY_STATUSES]
+    return legacy[0] if legacy else found
+
+
+def timestamp_forms(parties: list["Party"], order_id: str) -> str:
+    """How the events' timestamps came (`updatedAt`, `order.createdAt`), for the evidence."""
+    forms: set[str] = set()
+    for p in parties:
+        for r in p.got(order_id):
+            payload = r.payload if isinstance(r.payload, dict) else {}
+            inner = payload.get("order") if isinstance(payload.get("order"), dict) else {}
+            for value in (payload.get("updatedAt"), inner.get("createdAt")):
+                if isinstance(value, str):
+                    forms.add("ISO 8601 strings")
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                    forms.add("epoch milliseconds")
+    return " and ".join(sorted(forms)) or "none carried"
 
 
 @dataclass
@@ -136,7 +196,7 @@ def payload_problems(party: Party, order_id: str, ledger: Ledger | None = None) 
     statuses = {v: c.status for c, v in ledger.changes} if ledger else {}
     problems = []
     for r in party.got(order_id):
-        found = event_problem(r.event, r.payload)
+        found = stated_problem(r.event, r.payload)
         if found:
             problems.append(f"{party.label} got {r.event} with {found}")
             continue
@@ -191,5 +251,5 @@ def arrival_problems(p: Party, order_id: str) -> list[str]:
     return problems
 
 
-__all__ = ["Party", "party", "DeliveryScene", "delivery_scene", "Ledger", "received", "complete", "wait_until", "wait_complete",
+__all__ = ["STATED_PAYLOADS", "stated_problem", "timestamp_forms", "Party", "party", "DeliveryScene", "delivery_scene", "Ledger", "received", "complete", "wait_until", "wait_complete",
            "payload_problems", "routing_problems", "arrival_problems"]

@@ -15,7 +15,8 @@ from ...contract import (
 )
 from ..model import expect
 from ..registry import check
-from ..scene import Ledger, Party, party, routing_problems, wait_complete, wait_until
+from ..scene import (Ledger, Party, party, routing_problems, timestamp_forms, wait_complete,
+                     wait_until)
 from ..target import Target
 
 
@@ -81,7 +82,8 @@ async def _lifecycle(target: Target, order_type: OrderType) -> str:
            got={"problems": problems[:20], "sockets": evidence})
     total = sum(sum(ledger.expected_at(p).values()) for p in parties)
     return (f"{len(ledger.changes)} changes, {total} deliveries to {len(parties)} sockets, "
-            "each once, in the right rooms, valid")
+            f"each once, in the right rooms, valid (timestamps as "
+            f"{timestamp_forms(parties, ledger.order_id)})")
 
 
 @check("routing.delivery_lifecycle", "6",

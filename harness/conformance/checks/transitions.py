@@ -37,6 +37,7 @@ from ..exchange import (
     expect_transition_details,
     expect_unchanged,
     legacy_note,
+    readings_seen,
     send,
 )
 
@@ -149,8 +150,10 @@ async def allowed(target: Target) -> str:
 
 # --- refused: no such move -------------------------------------------------------------------------
 
-async def _refuse_all_from(target: Target, c: Cast, order: dict[str, Any]) -> int:
-    """PATCH the order (store owner) to every status the table has no PATCH move to: 409."""
+async def _refuse_all_from(target: Target, c: Cast, order: dict[str, Any],
+                           readings: list[frozenset[str]]) -> int:
+    """PATCH the order (store owner) to every status the table has no PATCH move to: 409.
+    Adds to `readings` how the server's allowedNext read."""
     order_type = OrderType(order["orderType"])
     source = Status(order["status"])
     tried = 0
@@ -162,7 +165,7 @@ async def _refuse_all_from(target: Target, c: Cast, order: dict[str, Any]) -> in
         summary = (f"the store owner's move of a {order_type.value} order from {source.value} "
                    f"to {status.value} (no such PATCH move) was not refused")
         expect_error(ex, 409, summary)
-        expect_transition_details(ex, source, order_type, summary)
+        readings.append(expect_transition_details(ex, source, order_type, summary))
         tried += 1
     await expect_unchanged(target, c.owner, order, f"refused moves from {source.value}")
     return tried
@@ -174,17 +177,19 @@ async def _refuse_all_from(target: Target, c: Cast, order: dict[str, Any]) -> in
 async def refused_409(target: Target) -> str:
     c = await cast(target)
     tried = sources = 0
+    readings: list[frozenset[str]] = []
     for order_type in sorted(OrderType):
         order = await fresh_order(target, c, order_type)
         for status in _walk(order_type):
             order = await target.move(order, status, owner=c.owner, driver=c.driver)
-            tried += await _refuse_all_from(target, c, order)
+            tried += await _refuse_all_from(target, c, order, readings)
             sources += 1
         order = await order_at(target, c, Status.CANCELLED, order_type)
-        tried += await _refuse_all_from(target, c, order)
+        tried += await _refuse_all_from(target, c, order, readings)
         sources += 1
     return (f"{tried} missing moves from {sources} (order type, status) pairs: each 409 with "
-            f"currentStatus and allowedNext as the table says; no order changed")
+            f"currentStatus and allowedNext as the table says (allowedNext lists "
+            f"{readings_seen(readings)}); no order changed")
 
 
 # --- refused: not this user's move -----------------------------------------------------------------
@@ -288,12 +293,15 @@ async def not_found(target: Target) -> str:
 async def assign_driver(target: Target) -> str:
     c = await cast(target, outsiders=True)
     seen: list[str] = []
+    readings: list[frozenset[str]] = []
+    assign_path = endpoint(Operation.ASSIGN_DRIVER, order_id="{id}")[1].split("{id}")[-1]
 
     def refused(ex: Exchange, status: int, summary: str, current: Status | None = None,
                 order_type: OrderType = OrderType.DELIVERY) -> None:
         expect_error(ex, status, summary)
         if current is not None:
-            expect_transition_details(ex, current, order_type, summary)
+            via = Via.ASSIGN_DRIVER if ex.path.endswith(assign_path) else Via.PATCH_STATUS
+            readings.append(expect_transition_details(ex, current, order_type, summary, via=via))
         seen.append(f"{ex.status}")
 
     order = await fresh_order(target, c)
@@ -337,4 +345,4 @@ async def assign_driver(target: Target) -> str:
             f"{Status.PENDING.value}, {Status.PROCESSING.value} and "
             f"{Status.READY_FOR_PICKUP.value}, a PATCH to {Status.DRIVER_ASSIGNED.value} and a "
             f"second assign 409; an unknown or non-driver driverId 422; customer and driver 403; "
-            f"the one good assign 200")
+            f"the one good assign 200 (allowedNext lists {readings_seen(readings)})")
