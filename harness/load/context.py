@@ -31,9 +31,11 @@ from ..ledger import (
     process_of,
     socket_id,
 )
+from . import arrival
 from .health import GeneratorHealth
 from .options import LoadOptions
 from .reconnect_stats import ReconnectionBook
+from .witness_link import Offer, OfferQuota, WitnessLink
 
 #: Figure names beside the per-event ones (thresholds use them: issue 4).
 CONNECT = "connect"
@@ -109,6 +111,11 @@ class RunContext:
         self._receipts: list[Receipt] = []
         self._presence: list[Presence] = []
         self._catchups: list[CatchUp] = []
+        #: Users offered to the witness, not yet shipped to the books (witness_link.py).
+        self._witness_offers: list[Offer] = []
+        self._offers_quota = OfferQuota()
+        #: The witness, in the process that keeps the books (set by the plugin).
+        self.witness: WitnessLink | None = None
         #: Changes caused here: key -> trigger monotonic time, for trigger-to-delivery.
         self._triggers: OrderedDict[Any, float] = OrderedDict()
         #: Events that arrived before the answer that tells their key (HTTP and events race).
@@ -181,10 +188,15 @@ class RunContext:
             self._triggers.popitem(last=False)
 
     def received(self, ledger: SocketLedger, event: str, payload: Any) -> None:
-        """Every event any socket of this process receives comes through here."""
-        received_mono = time.monotonic()
-        self.last_event_mono = received_mono
-        received_ms = self.now_ms()
+        """Every event any socket of this process receives comes through here. Its time is
+        its frame's arrival (arrival.py), not this moment: the difference is the delay the
+        generator added, which the generator's health watches."""
+        handled = arrival.now()
+        stamp = arrival.current() or handled
+        self.health.received(stamp.source, (handled.mono - stamp.mono) * 1000.0)
+        received_mono = stamp.mono
+        self.last_event_mono = handled.mono
+        received_ms = stamp.wall_ms
         judged = ledger.receive(event, payload, received_ms)
         failure = None
         if judged.leak is not None:
@@ -235,6 +247,10 @@ class RunContext:
         self.book.record(name, ms, time.time())
         self._stat(request_type, name, ms, None)
 
+    def stat(self, request_type: str, name: str, ms: float) -> None:
+        """A figure into Locust's statistics only (the latency book has it already)."""
+        self._stat(request_type, name, ms, None)
+
     def _stat(self, request_type: str, name: str, ms: float, exception: Exception | None) -> None:
         if self._fire is not None:
             self._fire(request_type=request_type, name=name, response_time=ms, response_length=0,
@@ -247,22 +263,36 @@ class RunContext:
         out = {"changes": [r.to_wire() for r in self._changes],
                "receipts": [r.to_wire() for r in self._receipts],
                "presence": [r.to_wire() for r in self._presence],
-               "catchups": [r.to_wire() for r in self._catchups]}
+               "catchups": [r.to_wire() for r in self._catchups],
+               "witness": [o.to_wire() for o in self._witness_offers]}
         for change in self._changes:
             first = change.emissions[0][0] if change.emissions else "none"
             self.taken["changes"][first] = self.taken["changes"].get(first, 0) + 1
         for receipt in self._receipts:
             self.taken["receipts"][receipt.event] = self.taken["receipts"].get(receipt.event, 0) + 1
         self._changes, self._receipts, self._presence, self._catchups = [], [], [], []
+        self._witness_offers = []
         return out
 
     def keep_books(self, records: dict[str, list[Any]]) -> None:
         """Add records (this process's or a worker's) to the run's books."""
         assert self.reconciler is not None
+        receipts = [Receipt.from_wire(w) for w in records["receipts"]]
         self.reconciler.add_presence(Presence.from_wire(w) for w in records["presence"])
         self.reconciler.add_changes(ChangeRecord.from_wire(w) for w in records["changes"])
-        self.reconciler.add_receipts(Receipt.from_wire(w) for w in records["receipts"])
+        self.reconciler.add_receipts(receipts)
         self.reconciler.add_catchups(CatchUp.from_wire(w) for w in records["catchups"])
+        if self.witness is not None:
+            for wire in records.get("witness", []):
+                self.witness.offer(Offer.from_wire(wire))
+            for receipt in receipts:
+                self.witness.book.user_receipt(receipt.socket, receipt.event, receipt.key,
+                                               receipt.received_ms)
+
+    def witness_offer(self, role: Role, ledger: SocketLedger, token: str) -> None:
+        """A user's socket connected: offer it as a model for a witness tab (witness_link.py)."""
+        if self.options.witness and self._offers_quota.take(role.value):
+            self._witness_offers.append(Offer(role.value, ledger.socket_id, token))
 
     def worker_lost(self, node_id: str) -> None:
         """A worker stopped answering the master: its users are no longer judged from the

@@ -45,6 +45,8 @@ from typing import Any, Callable, Iterable, Protocol
 import engineio
 import socketio
 
+from . import arrival
+
 try:  # the websocket transport needs websocket-client; polling needs requests
     import websocket
 except ImportError:  # pragma: no cover
@@ -241,6 +243,10 @@ if websocket is not None:
             self.owner = owner
             self.silent = False
             self.last_rx = time.monotonic()
+            #: The arrival of the last frame `recv` returned (arrival.py).
+            self.last_arrival: arrival.Arrival | None = None
+            self._stamping = False
+            self._frame_ns: int | None = None
 
         def connect(self, url: str, **options: Any) -> None:
             try:
@@ -249,9 +255,31 @@ if websocket is not None:
                 if self.owner is not None:
                     self.owner._handshake_refused(str(exc))
                 raise
+            self._stamping = arrival.enable_kernel_stamps(self.sock)
+
+        def _recv(self, bufsize: int) -> bytes:
+            """websocket-client's socket read, through `recvmsg` to keep the kernel's receive
+            stamp of the data (see arrival.py); the frame's stamp is its last read's."""
+            sock = self.sock
+            if not self._stamping or sock is None:
+                return super()._recv(bufsize)  # type: ignore[no-any-return]
+            try:
+                data, ancdata, _flags, _addr = sock.recvmsg(bufsize, arrival.ANC_SPACE)
+            except (TimeoutError, socket.timeout) as exc:
+                raise websocket.WebSocketTimeoutException(str(exc) or "timed out") from exc
+            if not data:
+                sock.close()
+                self.sock = None
+                self.connected = False
+                raise websocket.WebSocketConnectionClosedException("Connection to remote host was lost.")
+            stamp = arrival.kernel_ns(ancdata)
+            if stamp is not None:
+                self._frame_ns = stamp
+            return data  # type: ignore[no-any-return]
 
         def recv(self) -> Any:
             while not self.silent:
+                self._frame_ns = None
                 try:
                     data = super().recv()
                 except Exception:
@@ -260,6 +288,8 @@ if websocket is not None:
                     break  # the connection ended inside the tunnel: the client cannot know
                 if not self.silent:
                     self.last_rx = time.monotonic()
+                    self.last_arrival = (arrival.from_kernel(self._frame_ns)
+                                         if self._frame_ns is not None else arrival.now())
                     return data
                 # it arrived after the cut: lost in the tunnel
             timeout = self.gettimeout() or 0.0
@@ -305,6 +335,7 @@ class CuttableEngineIO(engineio.Client):
         self._silent = False
         self._closed = False
         self._handshake_error: str | None = None
+        self._batch_arrival: arrival.Arrival | None = None
         if self.http is None and self.http_factory is None and requests is not None:
             self.http_factory = self._new_session
         if _CuttableWebSocket is not None:
@@ -377,6 +408,8 @@ class CuttableEngineIO(engineio.Client):
         if self._silenced(generation):
             return self._lost(started, timeout)
         answer = super()._send_request(method, url, headers=headers, body=body, timeout=timeout)
+        if method == "GET":
+            self._batch_arrival = arrival.now()  # a long-poll's answer: its packets arrived now
         if self._shut(generation):
             return "Connection aborted (closed cut)"
         if self._silenced(generation):
@@ -389,6 +422,20 @@ class CuttableEngineIO(engineio.Client):
             if is_session_unknown(text):
                 self.observer.session_unknown()
         return answer
+
+    def _receive_packet(self, pkt: Any) -> None:
+        """A message's handler runs in a greenlet of its own (as python-engineio starts it),
+        carrying the arrival of the frame or poll answer that brought it (arrival.py)."""
+        handler = self.handlers.get("message")
+        if pkt.packet_type != engineio.packet.MESSAGE or handler is None:
+            super()._receive_packet(pkt)
+            return
+        stamp = None
+        if self.current_transport == "websocket" and self.ws is not None:
+            stamp = getattr(self.ws, "last_arrival", None)
+        elif self.current_transport == "polling":
+            stamp = self._batch_arrival
+        self.start_background_task(arrival.run_with, stamp or arrival.now(), handler, pkt.data)
 
     def _handshake_refused(self, text: str) -> None:
         self._handshake_error = text[:300]
@@ -429,6 +476,22 @@ class CuttableClient(socketio.Client):
 
     def cut(self, kind: str) -> bool:
         return self.eio.cut(kind)
+
+    def call_stamped(self, event: str, data: Any = None,
+                     timeout: float = 60) -> tuple[Any, "arrival.Arrival"]:
+        """`call`, and when the answer arrived (arrival.py): an ack's round trip, or a clock
+        sample, is then not lengthened by the generator's delay in handling it."""
+        answered = self.eio.create_event()
+        got: list[tuple[Any, arrival.Arrival]] = []
+
+        def on_ack(*args: Any) -> None:
+            got.append((args[0] if len(args) == 1 else (args or None), arrival.current() or arrival.now()))
+            answered.set()
+
+        self.emit(event, data=data, callback=on_ack)
+        if not answered.wait(timeout=timeout):
+            raise socketio.exceptions.TimeoutError()
+        return got[0]
 
     def _handle_error(self, namespace: Any, data: Any) -> None:
         message = data.get("message") if isinstance(data, dict) else data

@@ -1,8 +1,16 @@
-"""The generator watches itself: CPU, event-loop lag and users held, per process.
+"""The generator watches itself: CPU, event-loop lag, receive delay and users held, per process.
 
 A load generator that is itself saturated delays what it receives, and its latency
 figures then describe the generator, not the server. When CPU stays near 100 % or the
 gevent loop lags, the report says the figures are suspect instead of blaming the server.
+
+CPU and a once-a-second lag probe miss short bursts: a process at 30 % CPU on average can
+hold every socket for 200 ms while it spawns users, exactly when the first orders' events
+arrive (issue 8). The **receive delay** sees them: for every event, the time from its
+frame's arrival (arrival.py) to its handler running. Where frames carry the kernel's
+stamp, the latency figures already leave that delay out, and a long one only delays the
+users' reactions; where they do not (TLS, polling), it is inside every figure, and the
+figures are suspect when it is long.
 """
 
 from __future__ import annotations
@@ -13,9 +21,14 @@ from typing import Any
 
 import gevent
 
+from ..latency import new_histogram, summarize
+from .arrival import KERNEL
+
 #: Thresholds beyond which a sample counts against the generator.
 CPU_LIMIT_PERCENT = 90.0
 LAG_LIMIT_MS = 100.0
+#: A receive delay (arrival to handler) at p99 beyond this is the generator's burst.
+RECEIVE_DELAY_LIMIT_MS = 50.0
 #: Share of bad samples that makes the run's latency figures suspect.
 SUSPECT_SHARE = 0.1
 _INTERVAL_S = 1.0
@@ -34,6 +47,15 @@ class GeneratorHealth:
     cpu_percent: list[float] = field(default_factory=list)
     lag_ms: list[float] = field(default_factory=list)
     users_max: int = 0
+    #: Arrival to handler, per event received (µs histogram).
+    receive_delay: Any = field(default_factory=new_histogram)
+    #: Events whose arrival the kernel stamped, and the others (stamped when read).
+    stamped: dict[str, int] = field(default_factory=lambda: {"kernel": 0, "read": 0})
+
+    def received(self, source: str, delay_ms: float) -> None:
+        """One event's receive delay, and how its arrival was stamped."""
+        self.receive_delay.record_value(min(max(1, int(delay_ms * 1000.0)), 60_000_000))
+        self.stamped["kernel" if source == KERNEL else "read"] += 1
 
     def watch(self, environment: Any) -> gevent.Greenlet:
         return gevent.spawn(self._run, environment)
@@ -67,6 +89,14 @@ class GeneratorHealth:
             reasons.append(f"CPU at or above {CPU_LIMIT_PERCENT:.0f}% in {hot} of {n} seconds")
         if n and laggy / n >= SUSPECT_SHARE:
             reasons.append(f"event-loop lag above {LAG_LIMIT_MS:.0f} ms in {laggy} of {n} seconds")
+        delay = summarize(self.receive_delay)
+        unstamped = self.stamped["read"]
+        delay_p99 = delay["p99_ms"]
+        if isinstance(delay_p99, float) and delay_p99 > RECEIVE_DELAY_LIMIT_MS and unstamped:
+            share = unstamped / max(1, unstamped + self.stamped["kernel"])
+            if share >= SUSPECT_SHARE:
+                reasons.append(f"events waited up to {delay_p99:.0f} ms (p99) to be handled, and "
+                               f"{share:.0%} of them had no kernel arrival stamp")
         return {
             "process": process,
             "samples": n,
@@ -75,6 +105,8 @@ class GeneratorHealth:
             "loop_lag_ms_p99": _pct(self.lag_ms, 0.99),
             "loop_lag_ms_max": _pct(self.lag_ms, 1.0),
             "users_max": self.users_max,
+            "receive_delay_ms": {k: delay[k] for k in ("p50_ms", "p99_ms", "max_ms", "count")},
+            "arrival_stamps": dict(self.stamped),
             "suspect": bool(reasons),
             "reasons": reasons,
         }

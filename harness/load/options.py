@@ -46,6 +46,10 @@ class LoadOptions:
     cut_mode: str | None = None
     cut_share: float | None = None
     cut_every_s: float | None = None
+    #: Passive witness sockets in a process of their own (harness/witness).
+    witness: bool = True
+    #: The added delay's p99 beyond which the figures are the generator's (ms).
+    witness_bound_ms: float = 10.0
 
 
 def add_arguments(parser: Any) -> None:
@@ -71,6 +75,12 @@ def add_arguments(parser: Any) -> None:
     g.add_argument("--report-dir", default=None, help="folder for this run's report")
     g.add_argument("--no-time-sync", action="store_true",
                    help="do not call time_sync (the target lacks it)")
+    g.add_argument("--no-witness", action="store_true",
+                   help="run no witness (passive sockets in a separate process that show the "
+                        "delay the generator adds to its own latency figures)")
+    g.add_argument("--witness-bound", type=float, default=10.0,
+                   help="ms: when the delay the generator adds (p99, seen by the witness) is "
+                        "above this, the report says the latency figures are the generator's")
     g.add_argument("--cut-mode", default=None, choices=CUT_MODES,
                    help="cut users' connections: closed (socket shut), silent (traffic stops, "
                         "no close), storm (everyone at once, closed)")
@@ -124,7 +134,15 @@ def from_parsed(parsed: argparse.Namespace) -> LoadOptions:
         event_timeout_s=parsed.event_timeout, report_dir=parsed.report_dir,
         time_sync=not parsed.no_time_sync, cut_mode=getattr(parsed, "cut_mode", None),
         cut_share=cut_share, cut_every_s=cut_every,
+        witness=not getattr(parsed, "no_witness", False),
+        witness_bound_ms=_witness_bound(getattr(parsed, "witness_bound", 10.0)),
     )
+
+
+def _witness_bound(value: float) -> float:
+    if not value > 0:
+        raise LoadConfigError("--witness-bound must be a positive number of ms")
+    return float(value)
 
 
 def transports_for(transport: str) -> list[str]:

@@ -15,6 +15,7 @@ import gevent
 import socketio
 
 from ..ledger import SocketLedger
+from . import arrival
 from .context import CONNECT, RunContext
 from .options import transports_for
 
@@ -26,11 +27,22 @@ CONNECT_WAIT_S = 10
 
 
 def client_options(ctx: RunContext) -> dict[str, Any]:
-    """Keyword arguments for every python-socketio client of a run. The harness is no
-    browser, so it presents no `Origin` (websocket-client would send the target's own, which
-    a server with a CORS allow-list for its web front-end refuses); polling sends none."""
+    """Keyword arguments for every python-socketio client of a run.
+
+    * The harness is no browser, so it presents no `Origin` (websocket-client would send the
+      target's own, which a server with a CORS allow-list for its web front-end refuses);
+      polling sends none.
+    * Its websockets take what the server sends into a large receive buffer, stamped by the
+      kernel on arrival (arrival.py): when the generator is slow to read, frames still land
+      in this machine at once, with their true arrival time, instead of filling a small
+      window and holding the server back (which would move the arrival itself).
+    * websocket-client checks every text frame's UTF-8 in pure Python (a large share of a
+      store owner's CPU, whose socket carries every order); the JSON decoder that follows
+      rejects bad text anyway.
+    """
     return {"logger": False, "engineio_logger": False, "ssl_verify": ctx.options.verify_tls,
-            "websocket_extra_options": {"suppress_origin": True}}
+            "websocket_extra_options": {"suppress_origin": True, "skip_utf8_validation": True,
+                                        "sockopt": arrival.SOCKET_OPTIONS}}
 
 
 def close_socket(sio: socketio.Client) -> None:

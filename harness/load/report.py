@@ -18,6 +18,7 @@ from ..runs import run_folder
 from ..summary import summary_text
 from ..contract import Event
 from ..ledger import CountsByEvent
+from ..witness import report as witness_report
 from .health import verdict as health_verdict
 from .reconnect_stats import sections as reconnect_sections
 from .context import CONNECT, EMIT_SUFFIX, FANOUT_SUFFIX, LOCATION_ACK, RunContext
@@ -113,7 +114,15 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
                          for w in ctx.lost_workers.values()],
         "not_judged": rec.not_judged,
         "latency_clamped": ctx.book.clamped,
+        "witness": _witness(ctx),
     }
+
+
+def _witness(ctx: RunContext) -> dict[str, Any]:
+    if ctx.witness is None:
+        return witness_report.disabled("turned off (--no-witness)")
+    return witness_report.section(ctx.witness.book, bound_ms=ctx.options.witness_bound_ms,
+                                  problem=ctx.witness.problem)
 
 
 def write_report(environment: Any, ctx: RunContext, *, incomplete: str | None = None,

@@ -24,6 +24,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from ..contract import Event
 from .context import RunContext
 from .options import LoadConfigError, add_arguments, from_parsed
+from .witness_link import WitnessLink
 from .reconnect_stats import REJOIN_GRACE_MAX_S
 
 log = logging.getLogger("harness")
@@ -98,14 +99,15 @@ class _ClockKeeper:
                 return
             sent = time.time() * 1000.0
             try:
-                ack = sio.call(ClientEvent.TIME_SYNC.value, {"clientTime": sent}, timeout=5)
+                ack, answered = sio.call_stamped(ClientEvent.TIME_SYNC.value, {"clientTime": sent},
+                                                 timeout=5)
             except Exception:
                 if self.ctx.time_sync_supported is None:
                     self.ctx.time_sync_supported = False
                     log.warning("the target does not answer time_sync: emit-to-delivery "
                                 "latency is not measured, trigger-to-delivery is")
                 return
-            received = time.time() * 1000.0
+            received = answered.wall_ms
             if isinstance(ack, dict) and isinstance(ack.get("serverTime"), (int, float)):
                 self.ctx.clock.add(sent, float(ack["serverTime"]), received)
                 self.ctx.time_sync_supported = True
@@ -154,10 +156,25 @@ def _on_init(environment: Any, **_: Any) -> None:
         runner.register_message(DRAIN_MSG, lambda environment, msg, **kw: gevent.spawn(_drain_worker, environment))
         gevent.spawn(_ship_forever, environment)
     if not is_worker:
+        if options.witness:
+            _start_witness(environment, ctx)
         gevent.spawn(_settle_forever, environment)
     if not isinstance(runner, MasterRunner):  # the master holds no users: nothing to watch
         ctx.health.watch(environment)
     _take_ctrl_c(ctx, is_worker)
+
+
+def _start_witness(environment: Any, ctx: RunContext) -> None:
+    """The witness's link, in the process that keeps the books: its process starts when the
+    first user offers itself (witness_link.py), against the run's target."""
+    opts = ctx.options
+
+    def fire(name: str, ms: float) -> None:
+        ctx.stat("witness", name, ms)
+
+    ctx.witness = WitnessLink(
+        lambda: environment.host, socketio_path=opts.socketio_path, verify_tls=opts.verify_tls,
+        book=ctx.book, horizon_ms=(2 * opts.event_timeout_s + 30.0) * 1000.0, fire=fire)
 
 
 def _take_ctrl_c(ctx: RunContext, is_worker: bool) -> None:
@@ -231,6 +248,8 @@ def _settle_forever(environment: Any) -> None:
             ctx.keep_books(ctx.take_records())
         assert ctx.reconciler is not None
         ctx.reconciler.settle(_books_horizon(ctx))
+        if ctx.witness is not None:
+            ctx.witness.expire()
         if ctx.started_at is not None and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
             last_progress = time.monotonic()
             print(progress_line(environment, ctx), flush=True)
@@ -369,6 +388,8 @@ def _on_quitting(environment: Any, **_: Any) -> None:
         ctx.keep_books(ctx.take_records())
     assert ctx.reconciler is not None
     ctx.reconciler.finish()
+    if ctx.witness is not None:
+        ctx.witness.stop()
     started = time.monotonic()
     folder = write_report(environment, ctx, incomplete=_why_incomplete(environment, ctx),
                           quiet=bool(os.environ.get("HARNESS_SUMMARY_BY_PARENT")))

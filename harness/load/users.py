@@ -60,6 +60,8 @@ class OrderAppUser(FastHttpUser):
 
     abstract = True
     role: Role = Role.CUSTOMER
+    #: Whether the witness may open a second tab of this user (not of adversaries).
+    witnessed = True
     _serial = 0
 
     def __init__(self, environment: Any) -> None:
@@ -137,6 +139,8 @@ class OrderAppUser(FastHttpUser):
         self.ledger.user_id = self.identity.user_id
         self.ctx.register_user(self.role, self.identity.user_id)
         self.connect()
+        if self.witnessed:
+            self.ctx.witness_offer(self.role, self.ledger, self.identity.current_token())
 
     def on_stop(self) -> None:
         self._dropped("client disconnect")
@@ -288,7 +292,7 @@ class GuestSocket:
         self.token = token
         self.done = GEvent()
         rooms = rooms_for(Role.CUSTOMER, customer_id)
-        sio = socketio.Client(reconnection=True, **client_options(self.ctx))
+        sio = CuttableClient(reconnection=True, **client_options(self.ctx))
         self.socket = RecordedSocket(self.ctx, self.ctx.new_socket(Role.CUSTOMER, customer_id),
                                      sio, lambda: rooms, on_event=self._event)
 
@@ -450,8 +454,9 @@ class Driver(OrderAppUser):
 
         with self.in_flight.awaiting(unsure, sent_while_away=away_at_start) as awaited:
             try:
-                ack = self.sio.call(ClientEvent.DRIVER_LOCATION.value,
-                                    {"orderId": order["id"], "lat": lat, "lng": lng}, timeout=10)
+                ack, answered = self.sio.call_stamped(
+                    ClientEvent.DRIVER_LOCATION.value,
+                    {"orderId": order["id"], "lat": lat, "lng": lng}, timeout=10)
             except socketio.exceptions.TimeoutError:
                 # An ack lost because the connection dropped meanwhile (a cut of ours, or an
                 # outage) says nothing of the server's round trip; one that never came on a
@@ -466,6 +471,6 @@ class Driver(OrderAppUser):
                 return  # the socket is down (cut, or reconnecting): nothing was sent
         if awaited.settled:
             return  # a drop already recorded it (uncertain); the late ack changes nothing
-        self.ctx.figure(LOCATION_ACK, (time.monotonic() - trigger.mono) * 1000.0, "ack")
+        self.ctx.figure(LOCATION_ACK, (answered.mono - trigger.mono) * 1000.0, "ack")
         if isinstance(ack, dict) and ack.get("ok") is True:
             self.ctx.caused(order, ChangeKind.LOCATION, trigger, location=(lat, lng))

@@ -1,0 +1,5 @@
+"""`python -m harness.witness`: see process.py."""
+
+from .process import main
+
+raise SystemExit(main())

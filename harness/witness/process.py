@@ -1,0 +1,151 @@
+"""The witness process: a few python-socketio `AsyncClient`s that only timestamp events.
+
+It runs beside a load (started by `harness.load.witness_link`), on the same machine as the
+process that keeps the run's books, and talks JSON lines:
+
+* stdin, one command a line: `{"op": "watch", "tab": ID, "url": URL, "token": JWT,
+  "path": "/socket.io/", "verify_tls": true}` opens a tab (a socket with that user's token,
+  so the server puts it in that user's rooms). End of input closes every tab and exits.
+* stdout, one fact a line: `{"tab": ID, "e": EVENT, "k": KEY, "t": WALL_MS, "em": EMITTED_AT}`
+  for every event (KEY as the ledger keys it, see `harness.ledger.records.key_of`);
+  `{"tab": ID, "up": WALL_MS}` / `{"tab": ID, "down": WALL_MS}` / `{"tab": ID, "error": TEXT}`;
+  `{"clock": {"offset_ms": X, "rtt_ms": Y}}` whenever its estimate of the server's clock
+  improves (contract section 7's `time_sync`, best round trip; `null` when the target has none).
+
+It does nothing else, so its receive times are what the server delivered; everything it
+imports is free of gevent and Locust.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any, Callable
+
+import socketio
+
+from ..clock import ClockOffset
+from ..contract import ClientEvent
+from ..ledger.records import key_of
+
+_SYNC_FIRST = 5
+_SYNC_EVERY_S = 10.0
+
+
+class Witness:
+    def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
+        self.write = write
+        self.tabs: dict[str, socketio.AsyncClient] = {}
+        self.clock = ClockOffset()
+        self._clock_task: asyncio.Task[None] | None = None
+        self._best: tuple[float, float] | None = None
+
+    async def watch(self, tab: str, url: str, token: str, path: str = "/socket.io/",
+                    verify_tls: bool = True) -> None:
+        if tab in self.tabs:
+            return
+        sio = socketio.AsyncClient(reconnection=True, logger=False, engineio_logger=False,
+                                   ssl_verify=verify_tls)
+        self.tabs[tab] = sio
+
+        async def on_any(event: str, data: Any = None) -> None:
+            received = time.time() * 1000.0
+            key = key_of(event, data)
+            emitted = data.get("emittedAt") if isinstance(data, dict) else None
+            self.write({"tab": tab, "e": event, "k": list(key) if key is not None else None,
+                        "t": received,
+                        "em": emitted if isinstance(emitted, (int, float)) else None})
+
+        async def on_connect() -> None:
+            self.write({"tab": tab, "up": time.time() * 1000.0})
+
+        async def on_disconnect(reason: Any = None) -> None:
+            self.write({"tab": tab, "down": time.time() * 1000.0})
+
+        sio.on("*", on_any)
+        sio.on("connect", on_connect)
+        sio.on("disconnect", on_disconnect)
+        try:
+            await sio.connect(url, auth={"token": token}, transports=["websocket"],
+                              socketio_path=path, wait_timeout=10)
+        except Exception as exc:  # a refused or failed connect is reported, never fatal
+            self.write({"tab": tab, "error": str(exc)[:300] or type(exc).__name__})
+            return
+        if self._clock_task is None:  # the first tab up keeps the clock
+            self._clock_task = asyncio.create_task(self._keep_clock(sio))
+
+    async def _keep_clock(self, sio: socketio.AsyncClient) -> None:
+        samples = 0
+        while sio.connected:
+            sent = time.time() * 1000.0
+            try:
+                ack = await sio.call(ClientEvent.TIME_SYNC.value, {"clientTime": sent}, timeout=5)
+            except Exception:
+                if samples == 0:
+                    self.write({"clock": None})
+                return
+            received = time.time() * 1000.0
+            if isinstance(ack, dict) and isinstance(ack.get("serverTime"), (int, float)):
+                self.clock.add(sent, float(ack["serverTime"]), received)
+                best = self.clock.best()
+                if best is not None and (best.offset_ms, best.rtt_ms) != self._best:
+                    self._best = (best.offset_ms, best.rtt_ms)
+                    self.write({"clock": {"offset_ms": best.offset_ms, "rtt_ms": best.rtt_ms}})
+            samples += 1
+            await asyncio.sleep(0.2 if samples < _SYNC_FIRST else _SYNC_EVERY_S)
+
+    async def close(self) -> None:
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+        await asyncio.gather(*(sio.disconnect() for sio in self.tabs.values()),
+                             return_exceptions=True)
+
+
+def _writer(stream: Any) -> Callable[[dict[str, Any]], None]:
+    def write(fact: dict[str, Any]) -> None:
+        try:
+            stream.write(json.dumps(fact, separators=(",", ":")) + "\n")
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the load run is gone; the end of stdin follows
+    return write
+
+
+async def serve(lines: asyncio.StreamReader, write: Callable[[dict[str, Any]], None]) -> None:
+    witness = Witness(write)
+    pending: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            line = await lines.readline()
+            if not line:
+                break
+            try:
+                command = json.loads(line)
+            except ValueError:
+                write({"error": f"not a command: {line[:100]!r}"})
+                continue
+            if isinstance(command, dict) and command.get("op") == "watch":
+                task = asyncio.create_task(witness.watch(
+                    str(command["tab"]), str(command["url"]), str(command["token"]),
+                    str(command.get("path") or "/socket.io/"), bool(command.get("verify_tls", True))))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+    finally:
+        await witness.close()
+
+
+async def _amain() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    await serve(reader, _writer(sys.stdout))
+
+
+def main() -> int:
+    try:
+        asyncio.run(_amain())
+    except KeyboardInterrupt:
+        pass  # Ctrl-C reaches the whole process group; the load run stops the witness
+    return 0
