@@ -23,10 +23,15 @@ generator added, watched per process (`health.GeneratorHealth.receive_delay`).
 
 from __future__ import annotations
 
+import fcntl
+import select
 import socket
 import ssl
 import struct
+import sys
+import termios
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -70,7 +75,11 @@ def now() -> Arrival:
 def from_kernel(ns: int) -> Arrival:
     """A kernel stamp (CLOCK_REALTIME ns), placed on the monotonic clock by the current gap
     between the two clocks."""
-    wall_s = ns / 1e9
+    return from_wall(ns / 1e9)
+
+
+def from_wall(wall_s: float) -> Arrival:
+    """An arrival noted on the wall clock (seconds), placed on the monotonic clock too."""
     mono = time.monotonic() - (time.time() - wall_s)
     return Arrival(wall_s * 1000.0, mono, KERNEL)
 
@@ -96,6 +105,106 @@ def kernel_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
             if sec > 0:
                 return sec * 1_000_000_000 + nsec
     return None
+
+
+# --- a watcher outside the event loop -------------------------------------------------------------
+
+class ArrivalWatch:
+    """Notes when data reaches each watched socket, from a native thread of its own.
+
+    The kernel's stamp alone is not enough: while a busy generator leaves a socket unread,
+    the kernel merges newly arrived segments into the one waiting at the tail of the queue,
+    and the merged data carries the newest segment's stamp (measured: frames stamped 100 ms
+    and more after they arrived). This thread is woken by every arrival (edge-triggered
+    epoll on the same sockets, beside gevent's own), whatever the greenlets are doing, and
+    writes down how far each socket's byte stream had reached and when (`FIONREAD` plus
+    what the client has read so far). A frame ending at byte N arrived no later than the
+    first note that reached N. It waits for the interpreter lock like any thread (at most
+    the switch interval, 5 ms, behind a busy loop), so the stamp a frame gets is the
+    earlier of the two.
+
+    A note can only ever be late, never early: `consumed` is counted after each read, and a
+    read racing the note makes the note see less data than had arrived.
+    """
+
+    def __init__(self) -> None:
+        self._epoll: Any = None
+        self._marks: dict[int, deque[tuple[int, float]]] = {}
+        self._consumed: dict[int, int] = {}
+        self._started = False
+
+    def watch(self, fd: int) -> bool:
+        try:
+            if self._epoll is None:
+                self._epoll = _original("select", "epoll")()
+            self._consumed[fd] = 0
+            self._marks[fd] = deque(maxlen=4096)
+            self._epoll.register(fd, select.EPOLLIN | select.EPOLLET)
+        except (OSError, ValueError, AttributeError):
+            self.forget(fd)
+            return False
+        if not self._started:
+            self._started = True
+            _original("_thread", "start_new_thread")(self._run, ())
+        return True
+
+    def forget(self, fd: int) -> None:
+        self._consumed.pop(fd, None)
+        self._marks.pop(fd, None)
+        try:
+            if self._epoll is not None:
+                self._epoll.unregister(fd)
+        except (OSError, ValueError):
+            pass
+
+    def consumed(self, fd: int, n: int) -> int:
+        """The client read `n` more bytes; the stream offset it has read up to."""
+        total = self._consumed.get(fd, 0) + n
+        if fd in self._consumed:
+            self._consumed[fd] = total
+        return total
+
+    def arrival_of(self, fd: int, end: int) -> float | None:
+        """When the stream had reached byte `end` (wall seconds), if a note says so."""
+        marks = self._marks.get(fd)
+        if not marks:
+            return None
+        while marks and marks[0][0] < end:
+            marks.popleft()
+        return marks[0][1] if marks else None
+
+    def _run(self) -> None:
+        inq = bytearray(4)
+        while True:
+            try:
+                ready = self._epoll.poll(1.0)
+            except OSError:
+                continue
+            now = time.time()
+            for fd, _mask in ready:
+                consumed = self._consumed.get(fd)
+                marks = self._marks.get(fd)
+                if consumed is None or marks is None:
+                    continue
+                try:
+                    fcntl.ioctl(fd, termios.FIONREAD, inq)
+                except OSError:
+                    continue
+                marks.append((consumed + int.from_bytes(inq, sys.byteorder), now))
+
+
+def _original(module: str, name: str) -> Any:
+    """The unpatched object (gevent's monkey-patching replaces threads and hides epoll)."""
+    try:
+        from gevent import monkey
+
+        return monkey.get_original(module, name)
+    except ImportError:  # pragma: no cover
+        return getattr(__import__(module), name)
+
+
+#: The process's watcher (one thread, one epoll for every websocket of the process).
+WATCH = ArrivalWatch()
 
 
 # --- handing the stamp to the handler ----------------------------------------------------------

@@ -247,6 +247,15 @@ if websocket is not None:
             self.last_arrival: arrival.Arrival | None = None
             self._stamping = False
             self._frame_ns: int | None = None
+            #: Watched by arrival.WATCH: the socket's fd, and the stream offset read so far.
+            self._watched = False
+            self._fd = -1
+            self._read_end = 0
+
+        def _unwatch(self) -> None:
+            if self._watched:
+                self._watched = False
+                arrival.WATCH.forget(self._fd)
 
         def connect(self, url: str, **options: Any) -> None:
             try:
@@ -256,6 +265,21 @@ if websocket is not None:
                     self.owner._handshake_refused(str(exc))
                 raise
             self._stamping = arrival.enable_kernel_stamps(self.sock)
+            if self._stamping and self.sock is not None:
+                self._fd = self.sock.fileno()
+                self._watched = arrival.WATCH.watch(self._fd)
+
+        def _arrival(self) -> "arrival.Arrival":
+            """The frame just read: the earlier of its kernel stamp and the arrival watch's
+            note (arrival.py), or now when neither has one."""
+            candidates = []
+            if self._frame_ns is not None:
+                candidates.append(self._frame_ns / 1e9)
+            if self._watched:
+                noted = arrival.WATCH.arrival_of(self._fd, self._read_end)
+                if noted is not None:
+                    candidates.append(noted)
+            return arrival.from_wall(min(candidates)) if candidates else arrival.now()
 
         def _recv(self, bufsize: int) -> bytes:
             """websocket-client's socket read, through `recvmsg` to keep the kernel's receive
@@ -268,6 +292,7 @@ if websocket is not None:
             except (TimeoutError, socket.timeout) as exc:
                 raise websocket.WebSocketTimeoutException(str(exc) or "timed out") from exc
             if not data:
+                self._unwatch()
                 sock.close()
                 self.sock = None
                 self.connected = False
@@ -275,6 +300,8 @@ if websocket is not None:
             stamp = arrival.kernel_ns(ancdata)
             if stamp is not None:
                 self._frame_ns = stamp
+            if self._watched:
+                self._read_end = arrival.WATCH.consumed(self._fd, len(data))
             return data  # type: ignore[no-any-return]
 
         def recv(self) -> Any:
@@ -288,8 +315,7 @@ if websocket is not None:
                     break  # the connection ended inside the tunnel: the client cannot know
                 if not self.silent:
                     self.last_rx = time.monotonic()
-                    self.last_arrival = (arrival.from_kernel(self._frame_ns)
-                                         if self._frame_ns is not None else arrival.now())
+                    self.last_arrival = self._arrival()
                     return data
                 # it arrived after the cut: lost in the tunnel
             timeout = self.gettimeout() or 0.0
@@ -306,10 +332,15 @@ if websocket is not None:
             return super().send(payload, opcode)
 
         def close(self, *args: Any, **kwargs: Any) -> None:
+            self._unwatch()
             if self.silent:  # nothing reaches the server from the tunnel: just let go
                 self.shutdown()
                 return
             super().close(*args, **kwargs)
+
+        def shutdown(self) -> None:
+            self._unwatch()
+            super().shutdown()
 else:  # pragma: no cover
     _CuttableWebSocket = None  # type: ignore[assignment,misc]
 
@@ -320,6 +351,8 @@ else:  # pragma: no cover
 #: limit, so the harness's clients take what a conforming server sends. (The attribute is
 #: process-wide; a Locust process runs no Engine.IO server.)
 POLL_PACKETS_MAX = 100_000
+#: Socket.IO packet types whose handlers run in the read loop: EVENT and ACK.
+_INLINE_PACKETS = ("2", "3")
 
 
 class CuttableEngineIO(engineio.Client):
@@ -424,8 +457,15 @@ class CuttableEngineIO(engineio.Client):
         return answer
 
     def _receive_packet(self, pkt: Any) -> None:
-        """A message's handler runs in a greenlet of its own (as python-engineio starts it),
-        carrying the arrival of the frame or poll answer that brought it (arrival.py)."""
+        """A message's handler runs with the arrival of the frame or poll answer that brought
+        it (arrival.py).
+
+        python-engineio starts a thread (under gevent, a greenlet) for every message, so that
+        a handler that waits cannot stall the connection. The harness's event and ack
+        handlers never wait (they record, and hand work to the user's own greenlet), so
+        Socket.IO events and acks run here in the read loop, in order, without a greenlet
+        each: that spawn was a large share of a busy store owner's cost per event. Connects,
+        disconnects and errors still get a greenlet of their own."""
         handler = self.handlers.get("message")
         if pkt.packet_type != engineio.packet.MESSAGE or handler is None:
             super()._receive_packet(pkt)
@@ -435,7 +475,14 @@ class CuttableEngineIO(engineio.Client):
             stamp = getattr(self.ws, "last_arrival", None)
         elif self.current_transport == "polling":
             stamp = self._batch_arrival
-        self.start_background_task(arrival.run_with, stamp or arrival.now(), handler, pkt.data)
+        stamp = stamp or arrival.now()
+        if isinstance(pkt.data, str) and pkt.data[:1] in _INLINE_PACKETS:
+            try:
+                arrival.run_with(stamp, handler, pkt.data)
+            except Exception:  # as a handler's own greenlet would: reported, the socket lives
+                self.logger.exception("event handler failed")
+            return
+        self.start_background_task(arrival.run_with, stamp, handler, pkt.data)
 
     def _handshake_refused(self, text: str) -> None:
         self._handshake_error = text[:300]

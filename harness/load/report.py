@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import gevent
+
 from .. import __version__
 from ..runs import run_folder
 from ..summary import summary_text
@@ -61,6 +63,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
                                      or runner.user_classes_count or {}).items()}
     events: dict[str, Any] = {}
     for event in Event:
+        gevent.sleep(0)  # a checkpoint runs beside the users: let their sockets in between
         entry: dict[str, Any] = counts[event.value].as_dict()
         entry["trigger_to_delivery"] = ctx.book.summary(event.value)
         entry["emit_to_delivery"] = ctx.book.summary(event.value + EMIT_SUFFIX)
@@ -70,6 +73,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
         if name not in events:
             events[name] = c.as_dict()
     opts = ctx.options
+    gevent.sleep(0)
     return {
         "schema_version": "1",
         "run": {

@@ -45,6 +45,13 @@ from .reconnect import Follower, WorkQueue
 from .runtime import context_of, process_share
 
 _DRIVER_CACHE_S = 20.0
+_FAKER: list[Faker] = []
+
+
+def _faker() -> Faker:
+    if not _FAKER:
+        _FAKER.append(Faker())
+    return _FAKER[0]
 
 
 class HttpRefused(Exception):
@@ -71,8 +78,6 @@ class OrderAppUser(FastHttpUser):
         opts = self.ctx.options
         self.serial = OrderAppUser._serial
         self.rng = random.Random(f"{opts.seed}/{self.ctx.process}/{self.serial}")
-        self.fake = Faker()
-        self.fake.seed_instance(self.rng.getrandbits(32))
         self.insecure = not opts.verify_tls
         self.identity = self._identity(self.role)
         self.socket: RecordedSocket | None = None
@@ -81,6 +86,15 @@ class OrderAppUser(FastHttpUser):
         self.follower = Follower(self)
         #: A send on the socket awaiting its ack (in_flight.py).
         self.in_flight = InFlight()
+
+    @property
+    def fake(self) -> Faker:
+        """The process's one Faker, seeded from this user's own random stream for each value:
+        data stays reproducible per user (`--seed`), without a Faker per user (building one
+        loads every provider: milliseconds of CPU at every spawn, and memory per user)."""
+        shared = _faker()
+        shared.seed_instance(self.rng.getrandbits(32))
+        return shared
 
     # --- identity and HTTP -------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ EMIT_TO_DELIVERY = "emit_to_delivery"
 #: The users' emit-to-delivery of the events the witness also received (the same events,
 #: so the two figures compare like with like; the run's own figure covers every event).
 USERS_EMIT_TO_DELIVERY = "users_emit_to_delivery"
+#: The added delay over every event type, recorded as it is paired.
+ALL_ADDED_DELAY = f"{PREFIX}{ADDED_DELAY}"
 #: The store-owner tab's id: it mirrors every store owner's socket.
 STORE_OWNER_TAB = "store_owner"
 #: The default bound on the added delay's p99 (thresholds key `witness.added_delay.p99_ms`).
@@ -151,6 +153,7 @@ class WitnessBook:
         self.counts.setdefault(event, EventCounts()).matched += 1
         self.min_added_ms = added if self.min_added_ms is None else min(self.min_added_ms, added)
         self._record(figure_name(event, ADDED_DELAY), max(0.001, added), user_ms)  # 1 µs: none
+        self.book.record(ALL_ADDED_DELAY, max(0.001, added), user_ms / 1000.0)
         if emitted is not None and self.offset_ms is not None:
             self._record(figure_name(event, USERS_EMIT_TO_DELIVERY),
                          user_ms + self.offset_ms - emitted, user_ms)
@@ -180,12 +183,5 @@ class WitnessBook:
         return self.book.summary(figure_name(event, what))
 
     def added_delay(self) -> dict[str, Any]:
-        """The added delay over every event type (histograms merged exactly)."""
-        from ..latency import new_histogram, summarize
-
-        total = new_histogram()
-        for event in self.counts:
-            hist = self.book.histogram(figure_name(event, ADDED_DELAY))
-            if hist is not None:
-                total.add(hist)
-        return summarize(total)
+        """The added delay over every event type."""
+        return self.book.summary(ALL_ADDED_DELAY)
