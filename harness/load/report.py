@@ -74,6 +74,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
             events[name] = c.as_dict()
     opts = ctx.options
     gevent.sleep(0)
+    witness = _witness(ctx)
     return {
         "schema_version": "1",
         "run": {
@@ -106,9 +107,9 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
                   "note": None if time_sync else
                   "the target has no time_sync: only trigger-to-delivery latency is measured"},
         "missing_samples": [list(m) for m in rec.missing_samples],
-        "generator": health_verdict(
+        "generator": _generator(
             ([ctx.health.summary(ctx.process)] if not ctx.workers else [])
-            + [w["generator"] for w in ctx.workers.values() if "generator" in w]),
+            + [w["generator"] for w in ctx.workers.values() if "generator" in w], witness),
         "processes": ([w["own"] for w in ctx.workers.values() if "own" in w] if ctx.workers
                       else [ctx.own_counts()]),
         "late_events": rec.late,
@@ -118,8 +119,21 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
                          for w in ctx.lost_workers.values()],
         "not_judged": rec.not_judged,
         "latency_clamped": ctx.book.clamped,
-        "witness": _witness(ctx),
+        "witness": witness,
     }
+
+
+def _generator(processes: list[dict[str, Any]], witness: dict[str, Any]) -> dict[str, Any]:
+    """The health verdict, and what the witness says of it: a generator that lagged delays
+    what it sends and how it reacts, but its arrival stamps keep the emit-to-delivery
+    figures true, which the witness confirms (or not)."""
+    out = health_verdict(processes)
+    added = witness.get("added_delay") or {}
+    if out["latency_suspect"] and added.get("count") and not witness.get("generator_suspect"):
+        out["note"] += (f"; its arrival stamps kept emit-to-delivery true (the witness agrees: "
+                        f"added delay p99 {added.get('p99_ms')} ms), while trigger-to-delivery "
+                        f"and ack times include its lag")
+    return out
 
 
 def _witness(ctx: RunContext) -> dict[str, Any]:

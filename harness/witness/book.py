@@ -78,6 +78,8 @@ class WitnessBook:
         #: None until the witness has asked; False when the target has no `time_sync`.
         self.time_sync: bool | None = None
         self.min_added_ms: float | None = None
+        #: Whether the witness process runs at a raised priority (None: not heard yet).
+        self.priority_raised: bool | None = None
 
     # --- who mirrors whom ------------------------------------------------------------------------
 
@@ -97,6 +99,9 @@ class WitnessBook:
 
     def fact(self, fact: dict[str, Any]) -> None:
         """One line of the witness process (see process.py)."""
+        if "priority_raised" in fact:
+            self.priority_raised = bool(fact["priority_raised"])
+            return
         if "clock" in fact:
             clock = fact["clock"]
             self.time_sync = isinstance(clock, dict)

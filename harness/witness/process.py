@@ -10,7 +10,9 @@ process that keeps the run's books, and talks JSON lines:
   for every event (KEY as the ledger keys it, see `harness.ledger.records.key_of`);
   `{"tab": ID, "up": WALL_MS}` / `{"tab": ID, "down": WALL_MS}` / `{"tab": ID, "error": TEXT}`;
   `{"clock": {"offset_ms": X, "rtt_ms": Y}}` whenever its estimate of the server's clock
-  improves (contract section 7's `time_sync`, best round trip; `null` when the target has none).
+  improves (contract section 7's `time_sync`, best round trip; `null` when the target has none);
+  first of all `{"priority_raised": BOOL}`: whether it could run at a higher priority than
+  the processes beside it (it tries, so that its receive times do not wait for a core).
 
 It does nothing else, so its receive times are what the server delivered; everything it
 imports is free of gevent and Locust.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any, Callable
@@ -143,7 +146,24 @@ async def _amain() -> None:
     await serve(reader, _writer(sys.stdout))
 
 
+#: How much the witness raises its scheduling priority where it may (root, or CAP_SYS_NICE):
+#: its receive times must not wait behind the load generator and the server for a core.
+PRIORITY_BOOST = 10
+
+
+def raise_priority() -> bool:
+    """Run ahead of the busy processes beside it (a light process, so this costs them
+    nothing); where that is not allowed, run as is and say so."""
+    try:
+        os.nice(-PRIORITY_BOOST)
+    except (PermissionError, OSError, AttributeError):
+        return False
+    return True
+
+
 def main() -> int:
+    boosted = raise_priority()
+    _writer(sys.stdout)({"priority_raised": boosted})
     try:
         asyncio.run(_amain())
     except KeyboardInterrupt:

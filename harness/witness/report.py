@@ -22,6 +22,7 @@ from .book import ADDED_DELAY, EMIT_TO_DELIVERY, USERS_EMIT_TO_DELIVERY, Witness
 def disabled(reason: str) -> dict[str, Any]:
     return {"enabled": False, "reason": reason, "tabs": [], "bound_ms": None,
             "added_delay": None, "min_added_ms": None, "time_sync": None, "offset_ms": None,
+            "priority_raised": None,
             "events": {}, "generator_suspect": False, "note": None}
 
 
@@ -53,6 +54,7 @@ def section(book: WitnessBook, *, bound_ms: float,
         "min_added_ms": None if book.min_added_ms is None else round(book.min_added_ms, 3),
         "time_sync": book.time_sync,
         "offset_ms": book.offset_ms,
+        "priority_raised": book.priority_raised,
         "events": per_event,
         "generator_suspect": suspect,
         "note": note(per_event, p99, bound_ms) if suspect else None,

@@ -1,0 +1,114 @@
+"""Arrival stamps (harness/load/arrival.py): a frame's time is when it reached this machine,
+not when a busy process got round to reading it. Real loopback TCP sockets, no gevent."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from harness.load import arrival
+
+LATE_S = 0.3
+
+
+@pytest.fixture
+def pair():
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.socket()
+    for level, name, value in arrival.SOCKET_OPTIONS:
+        client.setsockopt(level, name, value)
+    client.connect(server.getsockname())
+    peer, _ = server.accept()
+    server.close()
+    yield client, peer
+    client.close()
+    peer.close()
+
+
+def _read(client: socket.socket, watch: arrival.ArrivalWatch, n: int) -> tuple[float | None, float | None]:
+    """Read exactly n bytes as the websocket does: (kernel stamp s, watch's note s) of the last read."""
+    got, kernel, end = 0, None, 0
+    while got < n:
+        data, anc, _, _ = client.recvmsg(n - got, arrival.ANC_SPACE)
+        got += len(data)
+        end = watch.consumed(client.fileno(), len(data))
+        ns = arrival.kernel_ns(anc)
+        kernel = ns / 1e9 if ns is not None else kernel
+    return kernel, watch.arrival_of(client.fileno(), end)
+
+
+def test_a_frame_read_late_keeps_the_time_it_arrived(pair) -> None:
+    client, peer = pair
+    watch = arrival.ArrivalWatch()
+    assert watch.watch(client.fileno())
+    time.sleep(0.05)  # the watcher thread is up
+    sent = time.time()
+    peer.sendall(b"x" * 100)
+    time.sleep(LATE_S)  # a busy generator: nobody reads
+    kernel, noted = _read(client, watch, 100)
+    read_at = time.time()
+    assert read_at - sent >= LATE_S
+    assert noted is not None and abs(noted - sent) < 0.05, (noted - sent if noted else None)
+
+
+def test_frames_merged_while_unread_keep_each_its_own_arrival(pair) -> None:
+    """The kernel merges segments that wait unread and stamps the merge with the newest
+    one's time; the watch tells the first frame's arrival from the last one's."""
+    client, peer = pair
+    watch = arrival.ArrivalWatch()
+    assert watch.watch(client.fileno())
+    time.sleep(0.05)
+    first = time.time()
+    peer.sendall(b"a" * 50)
+    time.sleep(0.15)
+    second = time.time()
+    peer.sendall(b"b" * 50)
+    time.sleep(0.15)
+    kernel_1, noted_1 = _read(client, watch, 50)
+    kernel_2, noted_2 = _read(client, watch, 50)
+    assert noted_1 is not None and abs(noted_1 - first) < 0.05, noted_1 - first if noted_1 else None
+    assert noted_2 is not None and abs(noted_2 - second) < 0.05, noted_2 - second if noted_2 else None
+    # Whatever the kernel did, the stamp a frame gets (the earlier of the two) is no later
+    # than its arrival as the watch saw it.
+    for kernel, noted in ((kernel_1, noted_1), (kernel_2, noted_2)):
+        assert min(x for x in (kernel, noted) if x is not None) <= noted
+
+
+def test_a_forgotten_socket_has_no_notes(pair) -> None:
+    client, peer = pair
+    watch = arrival.ArrivalWatch()
+    assert watch.watch(client.fileno())
+    watch.forget(client.fileno())
+    peer.sendall(b"z")
+    time.sleep(0.05)
+    assert watch.arrival_of(client.fileno(), 1) is None
+    assert watch.consumed(client.fileno(), 1) == 1  # unknown sockets count nothing, and do not fail
+
+
+def test_kernel_stamps_are_read_back_from_recvmsg(pair) -> None:
+    client, peer = pair
+    time.sleep(0.05)
+    sent = time.time()
+    peer.sendall(b"hello")
+    time.sleep(0.1)
+    _, anc, _, _ = client.recvmsg(16, arrival.ANC_SPACE)
+    ns = arrival.kernel_ns(anc)
+    assert ns is not None and abs(ns / 1e9 - sent) < 0.05
+    stamp = arrival.from_kernel(ns)
+    assert stamp.source == arrival.KERNEL
+    assert abs((time.monotonic() - stamp.mono) - (time.time() - stamp.wall_ms / 1000.0)) < 0.01
+
+
+def test_a_tls_socket_is_not_stamped() -> None:
+    import ssl
+
+    raw = socket.socket()
+    wrapped = ssl.create_default_context().wrap_socket(raw, server_hostname="localhost",
+                                                       do_handshake_on_connect=False)
+    try:
+        assert arrival.enable_kernel_stamps(wrapped) is False
+        assert arrival.enable_kernel_stamps(None) is False
+    finally:
+        wrapped.close()
