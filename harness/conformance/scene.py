@@ -24,53 +24,9 @@ from ..contract import (
     emissions_for,
     rooms_for,
 )
-from ..contract.model import LEGACY_STATUSES
-from ..contract.schemas import EPOCH_MS, EVENT_PAYLOADS, TIMESTAMP, Schema
-from ..contract.validation import event_problem, problem
+from ..contract.validation import STATED_PAYLOADS, stated_problem
 from ..realtime import Received, RealtimeClient
 from .target import Target
-
-
-# --- what the prose states of a payload ---------------------------------------------------------
-#
-# The contract's schemas also hold the reference server's own decisions where the prose is
-# silent: timestamps are ISO 8601 strings, a `statusHistory` entry is `{status, at}`. A check
-# fails a server only for what the prose states, so payloads are judged by these schemas with
-# those decisions opened up: a timestamp may be an ISO 8601 string or epoch milliseconds,
-# `statusHistory` is any array. Which form came is reported (`timestamp_forms`).
-
-#: A timestamp as any careful server may send it: an ISO 8601 string or ms since the epoch.
-ANY_TIMESTAMP: Schema = {"anyOf": [TIMESTAMP, {**EPOCH_MS, "type": "number"}]}
-
-
-def _open_up(schema: Any) -> Any:
-    if schema == TIMESTAMP:
-        return ANY_TIMESTAMP
-    if isinstance(schema, dict):
-        out = {k: _open_up(v) for k, v in schema.items()}
-        history = out.get("properties", {}).get("statusHistory")
-        if isinstance(history, dict):
-            out["properties"]["statusHistory"] = {"type": "array"}
-        return out
-    if isinstance(schema, list):
-        return [_open_up(v) for v in schema]
-    return schema
-
-
-#: Event payload schemas with only the prose's requirements.
-STATED_PAYLOADS: dict[Event, Schema] = {event: _open_up(schema)
-                                        for event, schema in EVENT_PAYLOADS.items()}
-
-
-def stated_problem(event: str, payload: Any) -> str | None:
-    """Why a received payload breaks what the prose states of `event` (legacy statuses named)."""
-    schema = STATED_PAYLOADS.get(event)  # type: ignore[call-overload]  (a StrEnum key)
-    if schema is None:
-        return event_problem(event, payload)  # an unknown event, in its words
-    found = problem(schema, payload)
-    legacy = [f"{key}: legacy status {payload[key]!r}" for key in ("status", "previousStatus")
-              if found and isinstance(payload, dict) and payload.get(key) in LEGACY_STATUSES]
-    return legacy[0] if legacy else found
 
 
 def timestamp_forms(parties: list["Party"], order_id: str) -> str:

@@ -50,6 +50,6 @@ from .transitions import (
     find_transition,
     lifecycle,
 )
-from .validation import event_problem, problem
+from .validation import event_problem, problem, stated_problem
 
 __all__ = [name for name in dir() if not name.startswith("_")]

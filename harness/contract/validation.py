@@ -13,7 +13,7 @@ from typing import Any, Callable
 import fastjsonschema
 
 from .model import LEGACY_STATUSES, Event
-from .schemas import EVENT_PAYLOADS, Schema
+from .schemas import EPOCH_MS, EVENT_PAYLOADS, TIMESTAMP, Schema
 
 _compiled: dict[int, tuple[Schema, Callable[[Any], Any]]] = {}
 
@@ -52,3 +52,46 @@ def event_problem(event: str, payload: Any) -> str | None:
             if payload.get(key) in LEGACY_STATUSES:
                 return f"{key}: legacy status {payload[key]!r}"
     return found
+
+
+# --- what the prose states of a payload ---------------------------------------------------------
+#
+# The contract's schemas also hold the reference server's own decisions where the prose is
+# silent: timestamps are ISO 8601 strings, a `statusHistory` entry is `{status, at}`. Another
+# server is judged (by the conformance checks, and by a load run's ledger) only for what the
+# prose states, so received payloads are checked against these schemas with those decisions
+# opened up: a timestamp may be an ISO 8601 string or epoch milliseconds, `statusHistory` is
+# any array. `event_problem` keeps the reference server to its own decisions.
+
+#: A timestamp as any careful server may send it: an ISO 8601 string or ms since the epoch.
+ANY_TIMESTAMP: Schema = {"anyOf": [TIMESTAMP, {**EPOCH_MS, "type": "number"}]}
+
+
+def _open_up(schema: Any) -> Any:
+    if schema == TIMESTAMP:
+        return ANY_TIMESTAMP
+    if isinstance(schema, dict):
+        out = {k: _open_up(v) for k, v in schema.items()}
+        history = out.get("properties", {}).get("statusHistory")
+        if isinstance(history, dict):
+            out["properties"]["statusHistory"] = {"type": "array"}
+        return out
+    if isinstance(schema, list):
+        return [_open_up(v) for v in schema]
+    return schema
+
+
+#: Event payload schemas with only the prose's requirements.
+STATED_PAYLOADS: dict[Event, Schema] = {event: _open_up(schema)
+                                        for event, schema in EVENT_PAYLOADS.items()}
+
+
+def stated_problem(event: str, payload: Any) -> str | None:
+    """Why a received payload breaks what the prose states of `event` (legacy statuses named)."""
+    schema = STATED_PAYLOADS.get(event)  # type: ignore[call-overload]  (a StrEnum key)
+    if schema is None:
+        return event_problem(event, payload)  # an unknown event, in its words
+    found = problem(schema, payload)
+    legacy = [f"{key}: legacy status {payload[key]!r}" for key in ("status", "previousStatus")
+              if found and isinstance(payload, dict) and payload.get(key) in LEGACY_STATUSES]
+    return legacy[0] if legacy else found
