@@ -35,6 +35,7 @@ from ..ledger.records import key_of
 
 _SYNC_FIRST = 5
 _SYNC_EVERY_S = 10.0
+CLOSE_WAIT_S = 3.0
 
 
 class Witness:
@@ -102,8 +103,13 @@ class Witness:
     async def close(self) -> None:
         if self._clock_task is not None:
             self._clock_task.cancel()
-        await asyncio.gather(*(sio.disconnect() for sio in self.tabs.values()),
-                             return_exceptions=True)
+        # Bounded: a tab whose connection is already dead must not keep the process alive.
+        closing = asyncio.gather(*(sio.disconnect() for sio in self.tabs.values()),
+                                 return_exceptions=True)
+        try:
+            await asyncio.wait_for(closing, CLOSE_WAIT_S)
+        except asyncio.TimeoutError:
+            pass
 
 
 def _writer(stream: Any) -> Callable[[dict[str, Any]], None]:
