@@ -63,6 +63,8 @@ SILENT = "silent"
 STORM = "storm"
 CUT_MODES = (CLOSED, SILENT, STORM)
 
+#: How long a reconnect waits for the server's CONNECT, unless the first connect said.
+RECONNECT_WAIT_S = 10.0
 #: The longest a cut waits for acknowledgements in flight.
 ACK_SETTLE_S = 1.0
 #: How often a silent wait looks whether the client gave up the connection meanwhile.
@@ -508,6 +510,19 @@ class CuttableClient(socketio.Client):
     def __init__(self, *args: Any, observer: Observer | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.eio.observer = observer or _NoObserver()
+        self._wait_timeout = RECONNECT_WAIT_S
+
+    def connect(self, url: str, *args: Any, wait_timeout: float | None = None, **kwargs: Any) -> None:
+        """python-socketio's own reconnection calls `connect` with its default one-second wait
+        for the server's CONNECT: a server slower than that (a busy one, or one that loads the
+        user first) had each attempt abandoned and torn down, while the late CONNECT still
+        fired `connect`, again and again, with no connection up. Reconnects wait as long as
+        the first connect did."""
+        if wait_timeout is None:
+            wait_timeout = self._wait_timeout
+        else:
+            self._wait_timeout = wait_timeout
+        super().connect(url, *args, wait_timeout=wait_timeout, **kwargs)
 
     def _engineio_client_class(self) -> type:
         return CuttableEngineIO

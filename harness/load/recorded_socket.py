@@ -70,6 +70,8 @@ class RecordedSocket:
         sio.on("*", self._any)
 
     def _connected(self) -> None:
+        if getattr(self.sio.eio, "state", "connected") != "connected":
+            return  # the CONNECT of an attempt the client already gave up: no connection is up
         self._since_ms = self.ctx.now_ms()
         self.ctx.connected(self.ledger, self._rooms(), self._since_ms)
         if self._on_connect is not None:
