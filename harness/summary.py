@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .ledger.records import COUNT_NAMES
+from .reporting.thresholds import did_no_work, headline, work_verdicts
 
 _SHORT = {"duplicate": "dup", "out_of_order": "ooo"}
 _WIDTH = 9
@@ -30,6 +31,7 @@ def summary_text(report: dict[str, Any]) -> str:
     conn = report["connections"]
     lines.append(f"connections: {conn['succeeded']} of {conn['attempted']}; "
                  f"connect p99 {report['latency']['connect']['p99_ms']} ms")
+    lines += _work_lines(report)
     rec = report.get("reconnection", {})
     if rec.get("count"):
         ttr = (rec.get("time_to_reconnect") or {}).get("p95_ms")
@@ -49,6 +51,33 @@ def summary_text(report: dict[str, Any]) -> str:
         lines.append("WARNING: " + report["generator"]["note"])
     lines += witness_lines(report.get("witness"))
     return "\n".join(lines)
+
+
+def _top(counts: dict[str, Any], limit: int = 3) -> str:
+    ranked = sorted(counts.items(), key=lambda kv: -int(kv[1]))
+    return "; ".join(f"{n} {reason}" for reason, n in ranked[:limit]) + (
+        f"; {sum(int(n) for _, n in ranked[limit:])} more" if len(ranked) > limit else "")
+
+
+def _work_lines(report: dict[str, Any]) -> list[str]:
+    """Users that could not start, failed API requests (one line per kind, not a traceback
+    per user), and, for a run that did no work, the verdict that fails it."""
+    lines = []
+    starts = report.get("user_starts")
+    if isinstance(starts, dict) and starts.get("failed"):
+        lines.append(f"users: {starts.get('started', 0)} of {starts.get('attempted', 0)} started; "
+                     f"could not start: {_top(starts['failed'])}")
+    http = report.get("http")
+    if isinstance(http, dict) and http.get("requests"):
+        sent, bad = int(http["requests"]), int(http.get("failed") or 0)
+        lines.append(f"http: {sent} requests, {bad} failed ({bad / sent:.1%})"
+                     + (f": {_top(http['failures'])}" if http.get("failures") else ""))
+    verdicts = work_verdicts(report)
+    why = headline(verdicts)
+    if why is not None:
+        word = "NO WORK DONE" if did_no_work(verdicts) else "USERS COULD NOT START"
+        lines.append(f"FAIL ({word}): {why}")
+    return lines
 
 
 def _ms(value: Any) -> str:

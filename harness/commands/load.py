@@ -1,5 +1,11 @@
 """`harness load`: check the configuration and the target, then run Locust headless.
 
+The target check is a pre-flight: the target must answer, register one throwaway user (a
+customer whose name and e-mail carry the run id) and accept one socket connect with the
+token the run's users would present (minted with `--tokens mint`). A target that answers but
+does not speak the contract (a 404 on registration, a refused socket) is named in one line,
+exit 2, before any load, as an unreachable one is.
+
 Locust runs in a child process (importing Locust patches the whole process with gevent,
 and this command must stay a plain process that can report and exit cleanly). With
 `--workers K` it is a Locust master and K local worker processes, merged exactly.
@@ -16,13 +22,14 @@ import json
 import importlib.util
 import os
 import re
+import secrets
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 
-from ..contract import BY_OPERATION, Operation
+from ..contract import BY_OPERATION, Operation, Role
 from ..reporting.finish import finish as finish_run
 from .locust_processes import LocustProcesses
 from ..reporting.thresholds import (WITNESS_BOUND_KEY, ThresholdConfigError, ThresholdSet,
@@ -75,6 +82,83 @@ def check_target(url: str, verify: bool) -> None:
         httpx.get(url.rstrip("/") + health, timeout=5.0, verify=verify)
     except httpx.HTTPError as exc:
         raise LoadSetupError(f"target {url} is unreachable: {exc.__class__.__name__}: {exc}") from None
+
+
+_TRANSPORTS = {"websocket": ["websocket"], "polling": ["polling"], "upgrade": ["polling", "websocket"]}
+
+
+def _excerpt(response: httpx.Response) -> str:
+    text = " ".join(response.text.split())
+    return f": {text[:120]}" if text else ""
+
+
+def check_contract(args: argparse.Namespace, run_id: str) -> None:
+    """Before any load: does the target speak the contract? One throwaway user registers
+    (every run registers its drivers, whatever `--tokens`), and one socket connects with the
+    token the run's users would present. A target that answers but refuses either is named
+    in one line (LoadSetupError), as an unreachable one is. The user is a customer whose name
+    and e-mail carry the run id and say what it is, so it can be told apart on a shared server
+    (and a store owner never takes it for one of the run's drivers)."""
+    url = args.target.rstrip("/")
+    verify = not args.insecure
+    register = BY_OPERATION[Operation.REGISTER]
+    name = f"harness pre-flight check [{run_id}]"
+    body = {"name": name, "email": f"rh-{run_id}-preflight@example.test",
+            "password": secrets.token_urlsafe(18), "role": Role.CUSTOMER.value}
+    what = f"target {url} does not speak the order-tracking contract"
+    try:
+        response = httpx.request(register.method, url + register.path, json=body, timeout=10.0,
+                                 verify=verify)
+    except httpx.HTTPError as exc:
+        raise LoadSetupError(f"target {url}: {register.method} {register.path} got no answer: "
+                             f"{exc.__class__.__name__}: {exc}") from None
+    if response.status_code // 100 != 2:
+        raise LoadSetupError(f"{what}: {register.method} {register.path} answered HTTP "
+                             f"{response.status_code}{_excerpt(response)} (is --target the "
+                             "API's base URL?)")
+    try:
+        answer = response.json()
+        token, user_id = str(answer["token"]), str(answer["user"]["id"])
+    except (ValueError, KeyError, TypeError):
+        raise LoadSetupError(f"{what}: {register.method} {register.path} answered HTTP "
+                             f"{response.status_code} without a token and a user id"
+                             f"{_excerpt(response)}") from None
+    if args.tokens == "mint":
+        from ..load.identity import mint
+
+        token = mint(args.jwt_secret, user_id, Role.CUSTOMER, name)
+    _check_socket(args, url, token, verify)
+
+
+def _check_socket(args: argparse.Namespace, url: str, token: str, verify: bool) -> None:
+    import socketio  # noqa: PLC0415  (only a load needs it)
+
+    refusal: list[str] = []
+    # Like the run's users (harness.load.recorded_socket.client_options): no browser, so no
+    # `Origin`, which a server with a CORS allow-list for its web front-end refuses.
+    sio = socketio.Client(reconnection=False, logger=False, engineio_logger=False,
+                          ssl_verify=verify,
+                          websocket_extra_options={"suppress_origin": True})
+
+    @sio.on("connect_error")
+    def _refused(data: object = None) -> None:
+        message = data.get("message") if isinstance(data, dict) else data
+        refusal.append(str(message))
+
+    how = (f"Socket.IO at {args.socketio_path} over {args.transport}, with "
+           + ("a token minted with --jwt-secret" if args.tokens == "mint" else "a registered "
+              "user's token"))
+    try:
+        sio.connect(url, auth={"token": token}, transports=_TRANSPORTS[args.transport],
+                    socketio_path=args.socketio_path, wait_timeout=10)
+    except socketio.exceptions.ConnectionError as exc:
+        reason = refusal[-1] if refusal else str(exc)
+        raise LoadSetupError(f"target {url} refused the socket connect: {reason} ({how})") from None
+    finally:
+        try:
+            sio.disconnect()
+        except Exception:  # noqa: BLE001  (the verdict is made; closing is best effort)
+            pass
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -183,10 +267,11 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         args.witness_bound = witness_bound(getattr(args, "witness_bound", None), thresholds)
         scenario = scenario_file(args.scenario)
         check_target(args.target, verify=not args.insecure)
+        run_id = args.run_id or new_run_id()
+        check_contract(args, run_id)
     except (LoadSetupError, ThresholdConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    run_id = args.run_id or new_run_id()
     report_dir = str(run_folder(run_id, args.report_dir))
     # The summary is printed here once the run has ended (also when Locust died before it
     # could print one), so Locust does not print its own.

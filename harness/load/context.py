@@ -50,6 +50,10 @@ class LedgerFailure(Exception):
     """Shown in Locust's failures table for a verdict that is not `delivered`."""
 
 
+class ConnectFailure(Exception):
+    """Shown in Locust's failures table for a connect that failed (the server's refusal)."""
+
+
 @dataclass(frozen=True)
 class Trigger:
     """When a user sent what causes a change: this process's monotonic clock (for latency),
@@ -77,6 +81,9 @@ class RunContext:
         self.leaks: list[Leak] = []
         self.connect_failures: dict[str, int] = {}
         self.connects = 0
+        #: Users whose start (token, socket) succeeded, and why the others' failed.
+        self.users_started = 0
+        self.start_failures: dict[str, int] = {}
         #: Reconnects, cuts, connection trouble and outages (reconnect.py, outage.py).
         self.reconnection = ReconnectionBook()
         #: Set by the plugin: the open-model pacer, the clock keeper's entry, run timing.
@@ -167,8 +174,21 @@ class RunContext:
         if user_id is not None and len(self.known_users[role]) < 10_000:
             self.known_users[role].append(user_id)
 
-    def connect_failed(self, reason: str) -> None:
+    def connect_failed(self, reason: str, ms: float | None = None) -> None:
+        """A connect failed: counted for the report and, with its time, as a failure in
+        Locust's statistics (`connect`)."""
         self.connect_failures[reason] = self.connect_failures.get(reason, 0) + 1
+        if ms is not None:
+            self._stat("connect", CONNECT, ms, ConnectFailure(reason))
+
+    def user_started(self) -> None:
+        self.users_started += 1
+
+    def user_failed_to_start(self, reason: str) -> bool:
+        """A user could not start; True the first time this process sees the reason."""
+        first = reason not in self.start_failures
+        self.start_failures[reason] = self.start_failures.get(reason, 0) + 1
+        return first
 
     def caught_up(self, ledger: SocketLedger, order_id: str, version: int) -> None:
         self._catchups.append(CatchUp(ledger.socket_id, order_id, version, self.now_ms()))
@@ -317,6 +337,8 @@ class RunContext:
             "leaks": [leak.__dict__ for leak in self.leaks],
             "connects": self.connects,
             "connect_failures": dict(self.connect_failures),
+            "users_started": self.users_started,
+            "start_failures": dict(self.start_failures),
             "time_sync": self.time_sync_supported,
             "offset_ms": self.clock.offset_ms,
             "orders_paced": self.pacer.taken if self.pacer is not None else None,

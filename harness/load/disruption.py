@@ -555,7 +555,11 @@ class CuttableClient(socketio.Client):
             raise socketio.exceptions.TimeoutError()
         return got[0]
 
+    #: The server's last refusal of a connect (its `connect_error` message), for the report.
+    refusal: str | None = None
+
     def _handle_error(self, namespace: Any, data: Any) -> None:
         message = data.get("message") if isinstance(data, dict) else data
-        self.eio.observer.connect_error("rejected", str(message)[:300])
+        self.refusal = str(message if message is not None else "refused")[:300]
+        self.eio.observer.connect_error("rejected", self.refusal)
         super()._handle_error(namespace, data)

@@ -26,6 +26,11 @@ SOCKET_CLOSE_TIMEOUT_S = 3.0
 CONNECT_WAIT_S = 10
 
 
+class ConnectRefused(socketio.exceptions.ConnectionError):
+    """A connect that failed; str() is why: the server's own refusal (its `connect_error`
+    message) when it gave one, else the client's error."""
+
+
 def client_options(ctx: RunContext) -> dict[str, Any]:
     """Keyword arguments for every python-socketio client of a run.
 
@@ -92,18 +97,24 @@ class RecordedSocket:
             self._on_event(event, data)
 
     def connect(self, host: str, auth: Any) -> None:
-        """Connect with the run's transport and path; the time it took is a `connect` figure,
-        and a refusal is counted (then raised)."""
+        """Connect with the run's transport and path; the time it took is a `connect` figure.
+        A failure is counted, under the server's own refusal message when it gave one, shows
+        as a failure in Locust's statistics, and is raised as ConnectRefused."""
         opts = self.ctx.options
         started = time.monotonic()
+        self.sio.refusal = None  # CuttableClient: the server's refusal of this connect, if any
         try:
             self.sio.connect(host, auth=auth, transports=transports_for(opts.transport),
                              socketio_path=opts.socketio_path, wait_timeout=CONNECT_WAIT_S)
         except socketio.exceptions.ConnectionError as exc:
-            self.ctx.connect_failed(str(exc) or "connection error")
-            raise
-        finally:
-            self.ctx.figure(CONNECT, (time.monotonic() - started) * 1000.0, "connect")
+            ms = (time.monotonic() - started) * 1000.0
+            self.ctx.book.record(CONNECT, ms, time.time())
+            refusal = getattr(self.sio, "refusal", None)
+            reason = (f"refused by the server: {refusal}" if refusal
+                      else str(exc) or "connection error")
+            self.ctx.connect_failed(reason, ms)
+            raise ConnectRefused(reason) from exc
+        self.ctx.figure(CONNECT, (time.monotonic() - started) * 1000.0, "connect")
 
     def close(self) -> None:
         close_socket(self.sio)

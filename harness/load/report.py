@@ -8,6 +8,7 @@ latency figure `p50_ms`, `p90_ms`, `p95_ms`, `p99_ms`, `p999_ms`, `max_ms`, `cou
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +42,8 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
     leaks = [leak.__dict__ for leak in ctx.leaks]
     connects = ctx.connects
     failures = dict(ctx.connect_failures)
+    started_users = ctx.users_started
+    start_failures = dict(ctx.start_failures)
     time_sync = ctx.time_sync_supported
     isolation = dict(ctx.isolation)
     accepted = list(ctx.bad_tokens_accepted)
@@ -53,6 +56,9 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
         connects += worker["connects"]
         for reason, n in worker["connect_failures"].items():
             failures[reason] = failures.get(reason, 0) + n
+        started_users += worker.get("users_started", 0)
+        for reason, n in worker.get("start_failures", {}).items():
+            start_failures[reason] = start_failures.get(reason, 0) + n
         time_sync = time_sync or worker["time_sync"]
     ended = time.time()
     started = ctx.started_at or ended
@@ -99,6 +105,9 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
         "latency": {CONNECT: ctx.book.summary(CONNECT), LOCATION_ACK: ctx.book.summary(LOCATION_ACK)},
         "connections": {"attempted": connects + sum(failures.values()), "succeeded": connects,
                         "failed": failures},
+        "user_starts": {"attempted": started_users + sum(start_failures.values()),
+                        "started": started_users, "failed": start_failures},
+        "http": http_section(environment),
         **reconnect_sections(ctx, rec),
         "isolation": {"leaked": counts.total().leaked, **isolation,
                       "bad_tokens_accepted_kinds": sorted(set(accepted)), "samples": leaks[:200],
@@ -121,6 +130,32 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
         "latency_clamped": ctx.book.clamped,
         "witness": witness,
     }
+
+
+#: Locust keeps a failure's text as the repr of its CatchResponseError.
+_CATCH = re.compile(r"^CatchResponseError\((['\"])(.*)\1\)$")
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+def http_section(environment: Any) -> dict[str, Any]:
+    """The API requests in Locust's statistics (merged from every worker in the master):
+    how many were sent, how many failed, and the commonest failures by request and reason."""
+    stats = getattr(environment, "stats", None)
+    if stats is None:
+        return {"requests": 0, "failed": 0, "failures": {}}
+    sent = failed = 0
+    for (_, method), entry in list(stats.entries.items()):
+        if method in HTTP_METHODS:
+            sent += entry.num_requests
+            failed += entry.num_failures
+    failures: dict[str, int] = {}
+    for error in list(stats.errors.values()):
+        if error.method in HTTP_METHODS:
+            text = _CATCH.sub(r"\2", " ".join(str(error.error).split()))
+            reason = f"{error.method} {error.name}: {text[:120]}"
+            failures[reason] = failures.get(reason, 0) + int(error.occurrences)
+    top = dict(sorted(failures.items(), key=lambda kv: -kv[1])[:20])
+    return {"requests": sent, "failed": failed, "failures": top}
 
 
 def _generator(processes: list[dict[str, Any]], witness: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ hear of through `newOrder`, drivers deliver what they hear is assigned to them.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import zlib
@@ -21,6 +22,8 @@ from faker import Faker
 from gevent.event import Event as GEvent
 from gevent.queue import Empty, Queue
 from locust import FastHttpUser, task
+from locust.exception import StopTest, StopUser
+from locust.user.users import LOCUST_STATE_RUNNING
 
 from .. import payloads
 from ..contract import (
@@ -40,12 +43,13 @@ from .disruption import CuttableClient
 from .identity import Identity, mint
 from .in_flight import InFlight
 from .recorded_socket import RecordedSocket, client_options
-from .outage import unreachable
+from .outage import TargetUnreachable, unreachable
 from .reconnect import Follower, WorkQueue
 from .runtime import context_of, process_share
 
 _DRIVER_CACHE_S = 20.0
 _FAKER: list[Faker] = []
+log = logging.getLogger("harness")
 
 
 def _faker() -> Faker:
@@ -57,9 +61,31 @@ def _faker() -> Faker:
 class HttpRefused(Exception):
     """A request the server answered with an unexpected status (recorded as a failure)."""
 
-    def __init__(self, status: int, body: Any) -> None:
+    def __init__(self, status: int, body: Any, operation: Operation | None = None,
+                 method: str | None = None, path: str | None = None) -> None:
         super().__init__(f"HTTP {status}: {body}")
         self.status = status
+        self.operation = operation
+        self.method = method
+        self.path = path
+
+
+_START_STEPS = {Operation.REGISTER: "failed to register", Operation.LOGIN: "failed to log in"}
+
+
+def why_not_started(exc: BaseException) -> str:
+    """One line, the same for every user that failed the same way (the report counts users
+    by it): "failed to register: HTTP 404 on POST /api/auth/register"."""
+    if isinstance(exc, HttpRefused):
+        step = (_START_STEPS.get(exc.operation, f"failed at {exc.operation.value}")
+                if exc.operation is not None else "an API call failed")
+        where = f" on {exc.method} {exc.path}" if exc.method and exc.path else ""
+        return f"{step}: HTTP {exc.status}{where}"
+    if isinstance(exc, socketio.exceptions.ConnectionError):
+        return f"socket connect failed: {str(exc)[:200]}"
+    if isinstance(exc, TargetUnreachable):
+        return "the target did not answer"
+    return f"{exc.__class__.__name__}: {' '.join(str(exc).split())[:200]}"
 
 
 class OrderAppUser(FastHttpUser):
@@ -141,12 +167,37 @@ class OrderAppUser(FastHttpUser):
             if status // 100 == 2 or status in expect:
                 resp.success()
                 if status // 100 != 2:
-                    raise HttpRefused(status, body)
+                    raise HttpRefused(status, body, operation, ep.method, ep.path)
                 return body
             resp.failure(f"HTTP {status}: {str(body)[:200]}")
-            raise HttpRefused(status, body)
+            raise HttpRefused(status, body, operation, ep.method, ep.path)
 
     # --- the socket -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Locust's `run`, with the start judged here: a user that cannot start (its token, its
+        socket) is counted by why (report.json `user_starts`), the first of each kind logged
+        in one line, without a traceback per user; then it idles until the run stops it (a
+        user that ended would be started again by a worker, and counted again)."""
+        self._state = LOCUST_STATE_RUNNING
+        try:
+            self.on_start()
+        except (StopUser, StopTest):
+            raise
+        except Exception as exc:
+            reason = why_not_started(exc)
+            if self.ctx.user_failed_to_start(reason):
+                log.error("harness: a %s could not start: %s (every user that fails so is "
+                          "counted in the report, not logged)", self.role.value, reason)
+            try:
+                self.on_stop()
+            except Exception:  # noqa: BLE001  (closing what half-started; the cause is counted)
+                pass
+            while True:
+                gevent.sleep(3600)
+        self.ctx.user_started()
+        self.on_start = lambda: None  # type: ignore[method-assign]  (done: Locust's run calls it)
+        super().run()
 
     def on_start(self) -> None:
         self.identity.current_token()

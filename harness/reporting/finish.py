@@ -12,7 +12,7 @@ from typing import Any, TextIO
 from .html import write_html
 from .junit import write_junit
 from .markdown import write_markdown
-from .thresholds import ThresholdSet, evaluate, failed
+from .thresholds import ThresholdSet, evaluate, failed, headline
 
 EXIT_MET = 0
 EXIT_FAILED = 1
@@ -54,6 +54,9 @@ def finish(report_dir: str | Path, thresholds: ThresholdSet, *,
     if not bad:
         print("harness: PASS: all thresholds met", file=out, flush=True)
         return EXIT_MET
+    why = headline(bad)
+    if why is not None:  # a run that did no work: say that first, in its own words
+        print(f"harness: FAIL: {why}", file=out, flush=True)
     print(f"harness: FAIL: {len(bad)} threshold{'s' if len(bad) != 1 else ''} not met:",
           file=out, flush=True)
     for v in bad:

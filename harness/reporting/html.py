@@ -29,6 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
 from ..contract import Event  # noqa: E402
 from ..latency import decode, new_histogram, summarize  # noqa: E402
 from ..ledger.records import COUNT_NAMES  # noqa: E402
+from .thresholds import did_no_work, headline, work_verdicts  # noqa: E402
 
 REPORT = "report.json"
 HISTOGRAMS = "histograms.json"
@@ -421,6 +422,7 @@ def verdict(report: dict[str, Any]) -> tuple[bool, str, list[str]]:
     if iso.get("bad_tokens_accepted"):
         reasons.append(f"bad tokens accepted: {iso['bad_tokens_accepted']} "
                        f"({', '.join(iso.get('bad_tokens_accepted_kinds') or [])})")
+    reasons += [v["message"] for v in work_verdicts(report)]
     return (not reasons, "no thresholds in report.json: correctness counts must all be zero", reasons)
 
 
@@ -431,6 +433,12 @@ def _banner(report: dict[str, Any]) -> str:
     expected = sum(int(e.get(EXPECTED, 0) or 0) for e in report.get("events", {}).values())
     conn = report.get("connections", {})
     word = "PASS" if passed else "FAIL"
+    thresholds = report.get("thresholds")
+    judged = thresholds if isinstance(thresholds, list) and thresholds else work_verdicts(report)
+    why = headline(judged)
+    if why is not None:
+        word += " (no work done)" if did_no_work(judged) else " (users could not start)"
+        reasons = [why, *reasons]
     if run.get("complete") is False:
         word += " (incomplete run)"
         reasons = [f"incomplete: {run.get('incomplete_reason')}", *reasons]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..ledger.records import COUNT_NAMES
-from .thresholds import TRIGGER_TO_DELIVERY, failed
+from .thresholds import TRIGGER_TO_DELIVERY, did_no_work, failed, headline
 
 
 def _num(value: Any) -> str:
@@ -29,6 +29,10 @@ def markdown_text(report: dict[str, Any], verdicts: Iterable[dict[str, Any]]) ->
     run = report.get("run") or {}
     verdict = "FAIL" if bad else "PASS"
     lines = [f"## {verdict}: {len(verdicts) - len(bad)}/{len(verdicts)} thresholds met", ""]
+    why = headline(bad)
+    if why is not None:
+        lines += [f"**{'No work done' if did_no_work(bad) else 'Users could not start'}**: "
+                  f"{why}.", ""]
     if run.get("complete") is False:
         lines += [f"**Incomplete run**: {run.get('incomplete_reason')}. The figures are those "
                   "measured until then.", ""]

@@ -16,6 +16,8 @@ Key forms (`<pct>` is one of p50_ms, p90_ms, p95_ms, p99_ms, p999_ms, max_ms):
 - `reconnect.time_to_reconnect.<pct>`, `reconnect.time_to_consistent.<pct>`: `reconnection`;
 - `leaked`, `missing`, `duplicate`, `out_of_order`, `invalid`: totals over every event type;
 - `connect_failure_ratio`: failed / attempted connections;
+- `http_failure_ratio`: failed / sent HTTP requests (report.json `http`; an answer the
+  contract allows, such as a 409 when another owner moved the order first, is no failure);
 - `witness.added_delay.<pct>`: report.json `witness.added_delay`, the delay the load generator
   added to the users' receipts (harness/witness) over every event type;
   `witness.<event>.added_delay.<pct>`: the same for one event type. Not in the default set: a
@@ -30,6 +32,13 @@ defaults must hold for every scenario, and not every scenario produces every eve
 
 An incomplete run (interrupted, a lost worker) adds one failed verdict, `run.complete`: its
 figures are not the ones planned, so no set of bounds can pass it.
+
+A run that did no work never passes either, whatever its bounds (a gate that passes when
+nothing was exercised is worse than none): `run.did_work` fails when no connection succeeded,
+no order was placed or no event was expected, and `run.users_started` when users could not
+start (report.json `user_starts`), naming why ("no user could start: 30 of 30 failed to
+register: HTTP 404 on POST /api/auth/register"). Each is judged only on a report that has
+the figure (an older report without `user_starts` is not judged on it).
 """
 
 from __future__ import annotations
@@ -47,6 +56,9 @@ from ..ledger.records import COUNT_NAMES
 
 #: The verdict an incomplete run adds (not a key a thresholds file may name).
 RUN_COMPLETE = "run.complete"
+#: The verdicts a run that did no work adds (not keys a thresholds file may name).
+RUN_DID_WORK = "run.did_work"
+RUN_USERS_STARTED = "run.users_started"
 #: The percentile names a bound may name (report.json figure names without `count`).
 PERCENTILE_NAMES: tuple[str, ...] = tuple(name for name, _ in PERCENTILES) + ("max_ms",)
 #: Totals over all event types: the ledger counts that mean something went wrong (the other
@@ -62,6 +74,7 @@ LATENCY_FIGURES = ("connect", "driver_location_ack")
 RECONNECT_PREFIX = "reconnect"
 RECONNECT_FIGURES = ("time_to_reconnect", "time_to_consistent")
 CONNECT_FAILURE_RATIO = "connect_failure_ratio"
+HTTP_FAILURE_RATIO = "http_failure_ratio"
 #: report.json `witness`: `witness.added_delay.<pct>`, `witness.<event>.added_delay.<pct>`.
 WITNESS = "witness"
 WITNESS_FIGURE = "added_delay"
@@ -82,7 +95,7 @@ def valid_forms() -> str:
     return ("valid keys: <event>.<pct>, <event>.emit_to_delivery.<pct>, <event>.fanout.<pct>, "
             + ", ".join(f"{f}.<pct>" for f in LATENCY_FIGURES) + ", "
             + ", ".join(f"{RECONNECT_PREFIX}.{f}.<pct>" for f in RECONNECT_FIGURES) + ", "
-            + ", ".join(TOTAL_NAMES) + f", {CONNECT_FAILURE_RATIO}, "
+            + ", ".join(TOTAL_NAMES) + f", {CONNECT_FAILURE_RATIO}, {HTTP_FAILURE_RATIO}, "
             + f"{WITNESS}.{WITNESS_FIGURE}.<pct>, {WITNESS}.<event>.{WITNESS_FIGURE}.<pct> "
             + f"(event: {events}; pct: {pcts})")
 
@@ -94,7 +107,7 @@ class Target:
     """Where a key's value lives in report.json; `read` gives (value or None, unit)."""
 
     kind: str  # "figure", "total" or "ratio"
-    path: tuple[str, ...]  # figure: path to the figure dict; total: (count name,)
+    path: tuple[str, ...]  # figure: path to the figure dict; total: (count name,); ratio: (section,)
     field: str | None = None  # figure: percentile name
 
     def read(self, report: dict[str, Any]) -> float | int | None:
@@ -109,6 +122,10 @@ class Target:
             (name,) = self.path
             return sum(int(entry.get(name, 0)) for entry in report.get("events", {}).values()
                        if isinstance(entry, dict))
+        if self.path == ("http",):
+            http = report.get("http") or {}
+            sent = int(http.get("requests") or 0)
+            return None if sent <= 0 else int(http.get("failed") or 0) / sent
         conns = report.get("connections") or {}
         attempted = int(conns.get("attempted") or 0)
         if attempted <= 0:
@@ -123,6 +140,8 @@ def target_of(key: str) -> Target | None:
         return Target("total", (key,))
     if key == CONNECT_FAILURE_RATIO:
         return Target("ratio", ())
+    if key == HTTP_FAILURE_RATIO:
+        return Target("ratio", ("http",))
     parts = key.split(".")
     if parts[-1] not in PERCENTILE_NAMES:
         return None
@@ -239,6 +258,8 @@ def _fmt(value: float | int, kind: str) -> str:
 
 
 def _no_samples(target: Target, report: dict[str, Any]) -> str:
+    if target.kind == "ratio" and target.path == ("http",):
+        return "no samples (no HTTP requests)"
     if target.kind != "figure":
         return "no samples (no connections)"
     witness = report.get(WITNESS)
@@ -275,7 +296,86 @@ def evaluate(thresholds: ThresholdSet, report: dict[str, Any]) -> list[dict[str,
         verdicts.append({"key": RUN_COMPLETE, "bound": True, "value": False, "passed": False,
                          "message": f"{RUN_COMPLETE}: the run is incomplete: "
                                     f"{run.get('incomplete_reason')}"})
-    return verdicts
+    return verdicts + work_verdicts(report)
+
+
+# --- a run that did no work -----------------------------------------------------------------------------
+
+def _reasons(counts: dict[str, Any], of: int | None = None, limit: int = 3) -> str:
+    """`n [of N] reason` for the commonest reasons, most first: "28 of 30 failed to register:
+    HTTP 404 on POST /api/auth/register; 2 of 30 ..."."""
+    ranked = sorted(((int(n), str(r)) for r, n in counts.items() if int(n) > 0), key=lambda x: -x[0])
+    total = "" if of is None else f" of {of}"
+    text = "; ".join(f"{n}{total} {r}" for n, r in ranked[:limit])
+    rest = sum(n for n, _ in ranked[limit:])
+    return text + (f"; {rest}{total} for other reasons" if rest else "")
+
+
+def start_problem(report: dict[str, Any]) -> str | None:
+    """Why users could not start ("no user could start: 30 of 30 failed to register: HTTP 404
+    on POST /api/auth/register"), or None when every user started (or the report does not say)."""
+    starts = report.get("user_starts")
+    if not isinstance(starts, dict):
+        return None
+    failures = starts.get("failed") or {}
+    n_failed = sum(int(n) for n in failures.values())
+    if n_failed <= 0:
+        return None
+    attempted = int(starts.get("attempted") or n_failed)
+    head = ("no user could start" if int(starts.get("started") or 0) == 0
+            else f"{n_failed} of {attempted} users could not start")
+    return f"{head}: {_reasons(failures, of=attempted)}"
+
+
+def no_work(report: dict[str, Any]) -> list[str]:
+    """What a run that did no work lacked: no connections, no orders, no event expected
+    ([] when it did work; a figure the report does not hold is not judged)."""
+    lacking = []
+    conns = report.get("connections")
+    if isinstance(conns, dict) and "succeeded" in conns and not int(conns.get("succeeded") or 0):
+        failed = conns.get("failed") or {}
+        lacking.append(f"no connections ({conns.get('attempted', 0)} attempted"
+                       + (f": {_reasons(failed)}" if failed else "") + ")")
+    run = report.get("run") or {}
+    if "orders_created" in run and not int(run.get("orders_created") or 0):
+        lacking.append("no orders placed")
+    events = report.get("events")
+    if isinstance(events, dict) and not sum(int(e.get("expected") or 0) for e in events.values()
+                                            if isinstance(e, dict)):
+        lacking.append("no event expected")
+    return lacking
+
+
+def work_verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """`run.did_work` and `run.users_started`, each only when it fails."""
+    out = []
+    lacking = no_work(report)
+    starts = start_problem(report)
+    if lacking:
+        message = f"{RUN_DID_WORK}: the run did no work: " + ", ".join(lacking)
+        if starts:
+            message += f"; {starts}"
+        out.append({"key": RUN_DID_WORK, "bound": True, "value": False, "passed": False,
+                    "message": message})
+    if starts:
+        out.append({"key": RUN_USERS_STARTED, "bound": True, "value": False, "passed": False,
+                    "message": f"{RUN_USERS_STARTED}: {starts}"})
+    return out
+
+
+def did_no_work(verdicts: Iterable[dict[str, Any]]) -> bool:
+    return any(isinstance(v, dict) and v.get("key") == RUN_DID_WORK and not v.get("passed")
+               for v in verdicts)
+
+
+def headline(verdicts: Iterable[dict[str, Any]]) -> str | None:
+    """The one line that says why a run that did no work, or whose users could not start,
+    failed (for the summary and the banner), or None."""
+    by_key = {v.get("key"): v for v in verdicts if isinstance(v, dict) and not v.get("passed")}
+    for key in (RUN_USERS_STARTED, RUN_DID_WORK):
+        if key in by_key:
+            return by_key[key]["message"].split(": ", 1)[1]
+    return None
 
 
 def failed(verdicts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

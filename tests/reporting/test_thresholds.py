@@ -160,8 +160,12 @@ def test_a_bound_on_a_figure_without_samples_fails() -> None:
         assert not verdict["passed"] and verdict["value"] is None
         assert "no samples" in verdict["message"]
     report["connections"] = {"attempted": 0, "succeeded": 0, "failed": {}}
-    (ratio,) = th.evaluate(th.parse_text("[thresholds]\nconnect_failure_ratio = 0.5\n"), report)
+    v = by_key(th.evaluate(th.parse_text("[thresholds]\nconnect_failure_ratio = 0.5\n"), report))
+    ratio = v["connect_failure_ratio"]
     assert not ratio["passed"] and "no samples" in ratio["message"]
+    # A run without a connection did no work: a verdict of its own (issue 9).
+    assert set(v) == {"connect_failure_ratio", "run.did_work"}, v
+    assert not v["run.did_work"]["passed"] and "no connections" in v["run.did_work"]["message"]
 
 
 def test_defaults_skip_figures_a_scenario_did_not_produce() -> None:
