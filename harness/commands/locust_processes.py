@@ -76,9 +76,11 @@ class LocustProcesses:
                 self._notice_lost_workers()
 
     def _notice_lost_workers(self) -> None:
+        """A worker that ended with an error or a signal. One that ended cleanly was told to
+        by the master at the run's end, which the master outlives while it writes the report."""
         for worker in self.workers:
             code = worker.poll()
-            if code is not None and worker.pid not in self._reported:
+            if code not in (None, 0) and worker.pid not in self._reported:
                 self._reported.add(worker.pid)
                 print(f"harness: worker pid {worker.pid} ended mid-run (exit code {code}); the run "
                       "goes on without its users and the report will be marked incomplete",
