@@ -7,39 +7,33 @@ from __future__ import annotations
 import json
 import subprocess
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import jsonschema
 import pytest
 
 from harness.conformance.report import load_schema
-from tests.support.child_processes import (HARNESS, LONG_SECRET, PYTHON, ROOT, child_env, free_port,
-                                           run_to_exit)
-from tests.support.load_runs import Server, start_server
+from tests.support.child_processes import (HARNESS, LONG_SECRET, PYTHON, concurrently, free_port,
+                                           kill_tree, popen, run_to_exit)
+from tests.support.load_runs import ServerPool
 
 ORIGIN = "http://allowed.example"
 #: Checks that cannot pass or fail here: there is no MongoDB to write around the API with.
 SKIPPED_HERE = {"bypass.pushed"}
 
 
-class Servers:
-    """One reference server per fault (each allows ORIGIN), started on first use."""
+class Servers(ServerPool):
+    """One reference server per fault (each allows ORIGIN), started on first use; safe to ask
+    from several threads at once (two runs on the clean server used to start two of it, and
+    the one forgotten ran on after the session)."""
 
     def __init__(self) -> None:
-        self._running: dict[str, Server] = {}
+        super().__init__(origin=ORIGIN)
 
     def url(self, fault: str = "") -> str:
-        if fault not in self._running:
-            extra = ["--cors-origins", ORIGIN] + (["--fault", fault] if fault else [])
-            self._running[fault] = start_server(extra=extra)
-        return self._running[fault].url
-
-    def close(self) -> None:
-        for server in self._running.values():
-            server.child.close()
+        return self.get(*([fault] if fault else [])).url
 
 
 @pytest.fixture(scope="module")
@@ -66,32 +60,66 @@ RUNS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
 
 
 @pytest.fixture(scope="module")
-def runs(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+def runs(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Every run of this module at once, each against its own server: they wait on the
     network and on quiet windows, not on the CPU, so together they take about as long as
-    the slowest."""
+    the slowest. The module's short commands (`quick`) run meanwhile, two at a time."""
     wanted = dict(RUNS)
     for fault, (only, _, _) in FAULTS.items():
         wanted[fault] = (fault, only, ("--jwt-secret", LONG_SECRET))
-    with ThreadPoolExecutor(len(wanted)) as pool:
-        urls = dict(zip(wanted, pool.map(servers.url, [w[0] for w in wanted.values()])))
+    urls = concurrently({name: (lambda fault=w[0]: servers.url(fault)) for name, w in wanted.items()})
     started = {}
-    for name, (_, only, extra) in wanted.items():
-        folder = tmp_path_factory.mktemp("conformance") / "conf"
-        argv = [HARNESS, "conformance", "--target", urls[name], "--report-dir", str(folder),
-                *(["--only", only] if only else []), *extra]
-        started[name] = (subprocess.Popen(argv, cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                          text=True), folder)
-    done = {}
-    for name, (proc, folder) in started.items():
-        try:
-            out, _ = proc.communicate(timeout=240)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        done[name] = Run(proc.returncode, out, folder)
-    return done
+    try:
+        for name, (_, only, extra) in wanted.items():
+            folder = tmp_path_factory.mktemp("conformance") / "conf"
+            argv = [HARNESS, "conformance", "--target", urls[name], "--report-dir", str(folder),
+                    *(["--only", only] if only else []), *extra]
+            started[name] = (popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True), folder)
+        exit2 = tmp_path_factory.mktemp("exit2")
+        quick = concurrently(_quick_commands(servers, exit2, tmp_path_factory), workers=2)
+        done: dict[str, Any] = {"quick": quick, "exit2": exit2}
+        for name, (proc, folder) in started.items():
+            try:
+                out, _ = proc.communicate(timeout=240)
+            except subprocess.TimeoutExpired:
+                kill_tree(proc)
+                out, _ = proc.communicate()
+            done[name] = Run(proc.returncode, out, folder)
+        return done
+    finally:  # a failure (or Ctrl-C) on the way leaves no run going
+        for proc, _ in started.values():
+            kill_tree(proc)
+
+
+#: Arguments `harness conformance` refuses (exit 2, one line), against a target never reached.
+BAD_ARGUMENTS = (["--only", "no.such.check"], ["--origin", "not an origin"],
+                 ["--mongo-url", "postgres://x"], ["--max-rps", "0"])
+
+
+def _quick_commands(servers: Servers, exit2: Path, tmp_path_factory: pytest.TempPathFactory
+                    ) -> dict[str, Callable[[], subprocess.CompletedProcess[str]]]:
+    """name -> a short command of the tests below, run to its end."""
+    plugin = tmp_path_factory.mktemp("plugin")
+    pytest_argv = [PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", str(plugin),
+                   str(plugin)]
+    commands: dict[str, Callable[[], subprocess.CompletedProcess[str]]] = {
+        "plugin clean": lambda: run_to_exit(pytest_argv + [
+            "--conformance-target", servers.url(), "--conformance-only", "transport.*,bypass.*"],
+            timeout=120),
+        "plugin broken": lambda: run_to_exit(pytest_argv + [
+            "--conformance-target", servers.url("join_idor"),
+            "--conformance-only", "rooms.join.join,transport.unknown_event"], timeout=120),
+        # without --conformance-target: no checks at all
+        "plugin nothing": lambda: run_to_exit(pytest_argv, timeout=60),
+        "unreachable": lambda: conformance(f"http://127.0.0.1:{free_port()}", exit2 / "unreachable"),
+        "ftp": lambda: run_to_exit([HARNESS, "conformance", "--target", "ftp://x"]),
+        "list": lambda: run_to_exit([HARNESS, "conformance", "--list"]),
+    }
+    for argv in BAD_ARGUMENTS:
+        commands[" ".join(argv)] = (lambda argv=argv: conformance("http://127.0.0.1:9",
+                                                                  exit2 / "c", *argv))
+    return commands
 
 
 def conformance(url: str, folder: Path, *extra: str, timeout: float = 60):
@@ -172,38 +200,34 @@ def test_each_fault_fails_the_check_made_for_it(runs: dict[str, Run], fault: str
             assert c["id"] in (run.folder / "conformance.md").read_text()
 
 
-def test_an_unreachable_target_or_bad_arguments_exit_2(tmp_path: Path) -> None:
-    done = conformance(f"http://127.0.0.1:{free_port()}", tmp_path / "c")
+def test_an_unreachable_target_or_bad_arguments_exit_2(runs: dict[str, Any]) -> None:
+    quick = runs["quick"]
+    done = quick["unreachable"]
     assert done.returncode == 2 and "unreachable" in done.stderr, done.stderr
-    assert not (tmp_path / "c").exists()
-    for argv in (["--only", "no.such.check"], ["--origin", "not an origin"],
-                 ["--mongo-url", "postgres://x"], ["--max-rps", "0"]):
-        done = conformance("http://127.0.0.1:9", tmp_path / "c", *argv)
+    assert not (runs["exit2"] / "unreachable").exists()
+    for argv in BAD_ARGUMENTS:
+        done = quick[" ".join(argv)]
         assert done.returncode == 2 and done.stderr.startswith("error: "), (argv, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-    done = run_to_exit([HARNESS, "conformance", "--target", "ftp://x"])
+    done = quick["ftp"]
     assert done.returncode == 2
 
 
-def test_list_names_every_check_with_its_section() -> None:
-    done = run_to_exit([HARNESS, "conformance", "--list"])
+def test_list_names_every_check_with_its_section(runs: dict[str, Any]) -> None:
+    done = runs["quick"]["list"]
     assert done.returncode == 0
     lines = done.stdout.splitlines()
     assert len(lines) >= 40 and any(l.startswith("rooms.join.join ") for l in lines), lines
 
 
-def test_the_pytest_plugin_runs_the_same_checks(servers: Servers, tmp_path: Path) -> None:
-    argv = [PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path),
-            str(tmp_path)]
-    clean = run_to_exit(argv + ["--conformance-target", servers.url(),
-                                "--conformance-only", "transport.*,bypass.*"], timeout=120)
+def test_the_pytest_plugin_runs_the_same_checks(runs: dict[str, Any]) -> None:
+    quick = runs["quick"]
+    clean = quick["plugin clean"]
     assert clean.returncode == 0, clean.stdout[-3000:]
     assert "6 passed, 1 skipped" in clean.stdout, clean.stdout[-2000:]
-    broken = run_to_exit(argv + ["--conformance-target", servers.url("join_idor"),
-                                 "--conformance-only", "rooms.join.join,transport.unknown_event"],
-                         timeout=120)
+    broken = quick["plugin broken"]
     assert broken.returncode == 1, broken.stdout[-3000:]
     assert "conformance::rooms.join.join" in broken.stdout and "1 passed" in broken.stdout
     assert "emitter received" in broken.stdout  # the evidence, not a traceback
-    nothing = run_to_exit(argv, timeout=60)  # without --conformance-target: no checks at all
+    nothing = quick["plugin nothing"]
     assert nothing.returncode == 5, nothing.stdout[-2000:]

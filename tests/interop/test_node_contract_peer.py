@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.support.child_processes import HARNESS, LONG_SECRET, ROOT, Child, child_env
+from tests.support.child_processes import HARNESS, LONG_SECRET, ROOT, Child, kill_tree, popen
 from tests.support.load_runs import EVENTS, VERDICTS, LoadRun, nonzero_faults, run_load, table
 
 PEER = ROOT / "tests" / "js" / "contract_peer.js"
@@ -74,11 +74,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             urls.append(url)
         conformance_url, load_url = urls
         folder = tmp_path_factory.mktemp("conformance") / "conf"
-        conformance = subprocess.Popen(
+        conformance = popen(
             [HARNESS, "conformance", "--target", conformance_url, "--jwt-secret", LONG_SECRET,
              "--origin", ORIGIN, "--report-dir", str(folder)],
-            cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # The harness's own defaults (think time 0.5-2 s, event timeout 10 s), seeded.
         load = run_load(load_url, tmp_path_factory.mktemp("load") / "run", scenario="lifecycle",
                         users=60, duration="20s", think_time="0.5-2", event_timeout=10.0,
@@ -90,9 +89,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             assert peer.proc.poll() is None, f"a peer died\n{peer.describe()}"
         yield Runs(code, doc, load)
     finally:
-        if conformance is not None and conformance.poll() is None:
-            conformance.kill()
-            conformance.wait(10)
+        if conformance is not None:
+            kill_tree(conformance)
         for peer in peers:
             peer.close()
 

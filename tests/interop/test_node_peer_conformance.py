@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
-from tests.support.child_processes import HARNESS, LONG_SECRET, ROOT, Child, child_env
+from tests.support.child_processes import HARNESS, LONG_SECRET, ROOT, Child, kill_tree, popen
 
 PEER = ROOT / "tests" / "js" / "auth_peer.js"
 ORIGIN = "http://app.example"
@@ -29,17 +29,16 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
         raise AssertionError("node and tests/js/node_modules are needed (make test runs npm ci)")
     peers = {name: Child(["node", str(PEER), LONG_SECRET, ORIGIN, *flaw])
              for name, flaw in (("clean", ()), ("ignore-exp", ("ignore-exp",)))}
+    runs: dict[str, Any] = {}  # name -> (the conformance process, its report folder)
     try:
-        runs = {}
         for name, child in peers.items():
             url = child.wait_line(lambda l: "listening on" in l, 20, "the peer's ready line")
             folder = tmp_path_factory.mktemp(name) / "conf"
             argv = [HARNESS, "conformance", "--target", url.rsplit(" ", 1)[-1].strip(),
                     "--jwt-secret", LONG_SECRET, "--origin", ORIGIN, "--only", ONLY,
                     "--report-dir", str(folder)]
-            runs[name] = (subprocess.Popen(argv, cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-                          folder)
+            runs[name] = (popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL), folder)
         out = {}
         for name, (proc, folder) in runs.items():
             code = proc.wait(timeout=120)
@@ -47,6 +46,8 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
             out[name] = (code, {c["id"]: c["verdict"] for c in doc["checks"]})
         yield out
     finally:
+        for proc, _ in runs.values():
+            kill_tree(proc)
         for child in peers.values():
             child.close()
 

@@ -5,8 +5,9 @@ Locust monkey-patches the process that imports it, so nothing here imports Locus
 or `harness.load`: every server is `python -m reference_server` in a child process (one per
 fault set, started on first use, shared by the tests that need it, killed at the end), and
 every load run is the installed `harness load` command in another; the tests read the run
-folder. Runs are small (30-50 users, 8 s) and sequential: the file takes about 2-3 minutes
-on 2 cores.
+folder. Runs are small (30-50 users, 8 s); those judged on counts go two at a time, the
+latency pair one after the other (the clean one serves the clean-run test too): the file
+takes about 2-3 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _only(report: dict[str, Any], allowed: set[tuple[str, str]]) -> dict[tuple[s
 
 # --- a clean server -------------------------------------------------------------------------------
 
-def test_clean_run_has_no_verdicts_and_its_books_close(servers: ServerPool, tmp_path: Path) -> None:
-    run = run_load(servers.get().url, tmp_path / "run", seed=11)
+def test_clean_run_has_no_verdicts_and_its_books_close(light_runs: dict[str, LoadRun]) -> None:
+    run = light_runs["clean"]  # the latency tests' clean run (50 users): one run for both
     report = _checked(run)
     assert report["run"]["scenario"] == "lifecycle", report["run"]
     assert report["run"]["workers"] == 0
@@ -112,8 +113,10 @@ def test_clean_run_has_no_verdicts_and_its_books_close(servers: ServerPool, tmp_
 
 # --- one fault at a time ----------------------------------------------------------------------------
 
-#: name -> (the server's fault, `run_load` options) of the one-fault runs.
+#: name -> (the server's fault, `run_load` options) of the one-fault runs (and the run with
+#: two workers, judged on counts too: it goes first, being the longest).
 FAULT_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
+    "workers": ("", {"seed": 31, "workers": 2}),
     "room_leak": ("room_leak", {"seed": 12}),
     "drop": ("drop=customer_order_update", {"seed": 13}),
     "duplicate": ("duplicate=orderStatusUpdated", {"seed": 14}),
@@ -127,8 +130,9 @@ FAULT_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
 
 @pytest.fixture(scope="module")
 def fault_runs(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, LoadRun]:
-    """The one-fault runs, two at a time (each against its own server; the verdicts they are
-    judged on are counts, not latencies, and a pair fits on two cores)."""
+    """The one-fault runs and the two-worker run, two at a time (each fault against its own
+    server; the verdicts they are judged on are counts, not latencies, and a pair fits on two
+    cores)."""
     for fault, _ in FAULT_RUNS.values():  # started here, not from two threads at once
         servers.get(*([fault] if fault else []))
 
@@ -253,8 +257,8 @@ def test_delay_moves_the_median_by_250_ms(light_runs: dict[str, LoadRun], event:
 
 # --- a master and two local workers ------------------------------------------------------------------
 
-def test_two_workers_total_the_sum_of_their_own_counts(servers: ServerPool, tmp_path: Path) -> None:
-    run = run_load(servers.get().url, tmp_path / "run", seed=31, workers=2)
+def test_two_workers_total_the_sum_of_their_own_counts(fault_runs: dict[str, LoadRun]) -> None:
+    run = fault_runs["workers"]
     report = _checked(run)
     assert report["run"]["workers"] == 2, report["run"]
     assert nonzero_faults(report) == {}, table(report)

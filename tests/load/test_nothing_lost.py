@@ -15,13 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
+from tests.support.child_processes import concurrently, kill_tree, popen
 from tests.support.load_runs import ServerPool, load_argv, nonzero_faults, table
 
 
@@ -38,14 +38,13 @@ class Ending:
 
 
 def _start(argv: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    # A session of its own (popen): the run's processes are one group, killed together.
+    return popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                 stderr=subprocess.STDOUT, text=True)
 
 
 def _stop_group(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_tree(proc)
 
 
 def _wait_for_checkpoint(report: Path, proc: subprocess.Popen[str], limit_s: float = 40.0) -> None:
@@ -108,10 +107,8 @@ ENDINGS: dict[str, Callable[[str, Path], Ending]] = {
 @pytest.fixture(scope="module")
 def endings(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ending]:
     url = servers.get().url
-    with ThreadPoolExecutor(len(ENDINGS)) as pool:
-        futures = {name: pool.submit(run, url, tmp_path_factory.mktemp("ending") / "run")
-                   for name, run in ENDINGS.items()}
-        return {name: future.result() for name, future in futures.items()}
+    return concurrently({name: (lambda run=run: run(url, tmp_path_factory.mktemp("ending") / "run"))
+                         for name, run in ENDINGS.items()})
 
 
 def test_sigint_halfway_writes_an_incomplete_report_and_exits_130(endings: dict[str, Ending]) -> None:

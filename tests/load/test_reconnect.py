@@ -5,27 +5,28 @@ Nothing here imports Locust, gevent or `harness.load` (Locust monkey-patches the
 imports it): the reference servers are `python -m reference_server` child processes with short
 Engine.IO pings (1 s interval, 1 s timeout, so a silent cut is noticed within seconds), the
 load runs are `harness load` child processes, and `disruption_probe.py` runs the cuttable
-client under a microscope in a child process of its own. About two minutes on 2 cores.
+client under a microscope in a child process of its own. The cut-plan runs go two at a
+time and the two outage runs together, each against a server of its own: about a minute and
+a half on 2 cores.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from tests.support.child_processes import (LONG_SECRET, PYTHON, ROOT, Child, child_env, free_port,
-                                           run_to_exit)
+from tests.support.child_processes import (LONG_SECRET, PYTHON, Child, concurrently, free_port,
+                                           kill_tree, popen, run_to_exit)
 from tests.support.load_runs import (
     FAULT_VERDICTS,
     FIGURE_NAMES,
@@ -55,15 +56,6 @@ def _start_server(port: int = 0) -> tuple[Child, str]:
         raise
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    child, url = _start_server()
-    try:
-        yield url
-    finally:
-        child.close()
-
-
 def _checked(run: LoadRun, codes: tuple[int, ...] = (0,)) -> dict[str, Any]:
     assert run.returncode in codes, f"exit code {run.returncode}\n{run.describe()}"
     crashes = [l for l in run.stderr.splitlines() if any(m in l for m in CRASH_MARKS)]
@@ -87,10 +79,19 @@ def _figure(rec: dict[str, Any], name: str, count_of: str = "count") -> dict[str
     return figure
 
 
-def _cut_run(server: str, tmp_path: Path, *extra: str, scenario: str = "reconnect",
-             duration: str = "10") -> dict[str, Any]:
-    run = run_load(server, tmp_path / "run", scenario=scenario, users=USERS, duration=duration,
-                   extra=["--spawn-rate", str(USERS), *extra])
+def _cut_load(folder: Path, *extra: str, scenario: str = "reconnect",
+              duration: str = "10") -> LoadRun:
+    """A cut-plan run against a server of its own (so that runs side by side share no
+    server's event loop: a silent cut is judged by a 1 s ping timeout)."""
+    child, server = _start_server()
+    try:
+        return run_load(server, folder / "run", scenario=scenario, users=USERS, duration=duration,
+                        extra=["--spawn-rate", str(USERS), *extra])
+    finally:
+        child.close()
+
+
+def _cut_run(run: LoadRun) -> dict[str, Any]:
     report = _checked(run)
     rec = report["reconnection"]
     why = f"\n{json.dumps(rec, indent=1)}\n{table(report)}"
@@ -151,25 +152,63 @@ def test_cuts_closed_and_silent_on_both_transports_and_error_kinds() -> None:
 
 # --- cut plans under load --------------------------------------------------------------------------
 
-def test_closed_cuts_reconnect_and_catch_up_without_losses(server: str, tmp_path: Path) -> None:
-    rec = _cut_run(server, tmp_path, "--cut-every", "3")
+@dataclass
+class StormRun:
+    run: LoadRun
+    stranger: "Stranger"
+
+
+def _storm(folder: Path) -> StormRun:
+    # A stranger orders meanwhile: every store owner's catch-up lists the stranger's orders
+    # placed while it was away. Bug (found in CI, stop 6): they moved the pending ones, so the
+    # harness touched what it did not create and two runs sharing a server called each
+    # other's moves leaks.
+    child, server = _start_server()
+    try:
+        with Stranger(server) as stranger:
+            run = run_load(server, folder / "run", scenario="reconnect", users=USERS,
+                           duration="10", extra=["--spawn-rate", str(USERS), "--cut-mode", "storm",
+                                                 "--cut-every", "4"])
+        return StormRun(run, stranger)
+    finally:
+        child.close()
+
+
+@pytest.fixture(scope="module")
+def cut_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The four cut-plan runs, two at a time, each against a server of its own (they are
+    judged on counts and on bounds of seconds, which a neighbour on the other core leaves
+    alone; the load runs of test_load_runs.py go in pairs too)."""
+    def folder(name: str) -> Path:
+        return tmp_path_factory.mktemp(name)
+
+    return concurrently({
+        "closed": lambda: _cut_load(folder("closed"), "--cut-every", "3"),
+        "silent": lambda: _cut_load(folder("silent"), "--cut-mode", "silent", "--cut-every", "3"),
+        "polling": lambda: _cut_load(folder("polling"), "--cut-mode", "silent", "--cut-every", "3",
+                                     "--transport", "polling", scenario="lifecycle"),
+        "storm": lambda: _storm(folder("storm")),
+    }, workers=2)
+
+
+def test_closed_cuts_reconnect_and_catch_up_without_losses(cut_runs: dict[str, Any]) -> None:
+    rec = _cut_run(cut_runs["closed"])
     assert rec["cut_plan"] == {"mode": "closed", "share": 0.2, "every_s": 3.0}, rec  # the scenario's
     assert rec["cuts_by_mode"] == {"closed": rec["cuts"]}, rec
     assert rec["cuts"] >= 2 * round(0.2 * USERS), rec  # cuts at 3 s and 6 s at least
     assert rec["time_to_reconnect"]["p50_ms"] < 1500, rec  # noticed at once; 0-1 s backoff
 
 
-def test_silent_cuts_are_noticed_by_timeout_and_lose_nothing(server: str, tmp_path: Path) -> None:
-    rec = _cut_run(server, tmp_path, "--cut-mode", "silent", "--cut-every", "3")
+def test_silent_cuts_are_noticed_by_timeout_and_lose_nothing(cut_runs: dict[str, Any]) -> None:
+    rec = _cut_run(cut_runs["silent"])
     assert rec["cuts_by_mode"] == {"silent": rec["cuts"]}, rec
     # The client notices only by its timeout (ping interval + timeout after its last packet).
     assert rec["time_to_reconnect"]["p50_ms"] >= 1000, rec
     assert rec["unplanned_drops"] == 0, rec  # every drop was a cut
 
 
-def test_silent_cuts_on_polling_as_a_switch_on_another_scenario(server: str, tmp_path: Path) -> None:
-    rec = _cut_run(server, tmp_path, "--cut-mode", "silent", "--cut-every", "3",
-                   "--transport", "polling", scenario="lifecycle")
+def test_silent_cuts_on_polling_as_a_switch_on_another_scenario(cut_runs: dict[str, Any]) -> None:
+    rec = _cut_run(cut_runs["polling"])
     assert rec["cut_plan"]["mode"] == "silent", rec
     assert rec["time_to_reconnect"]["p50_ms"] >= 4500, rec  # the long-poll's own timeout
     assert rec["unplanned_drops"] == 0, rec
@@ -206,13 +245,9 @@ class Stranger:
         self._thread.join(timeout=60)
 
 
-def test_storm_cuts_everyone_and_everyone_comes_back(server: str, tmp_path: Path) -> None:
-    # A stranger orders meanwhile: every store owner's catch-up lists the stranger's orders
-    # placed while it was away. Bug (found in CI, stop 6): they moved the pending ones, so the
-    # harness touched what it did not create and two runs sharing a server called each
-    # other's moves leaks.
-    with Stranger(server) as stranger:
-        rec = _cut_run(server, tmp_path, "--cut-mode", "storm", "--cut-every", "4")
+def test_storm_cuts_everyone_and_everyone_comes_back(cut_runs: dict[str, Any]) -> None:
+    storm: StormRun = cut_runs["storm"]
+    rec, stranger = _cut_run(storm.run), storm.stranger
     assert rec["cut_plan"] == {"mode": "storm", "share": 1.0, "every_s": 4.0}, rec
     assert rec["cuts_by_mode"] == {"closed": rec["cuts"]}, rec  # a storm is closed cuts
     assert rec["cuts"] >= USERS and rec["cuts"] % USERS == 0, rec  # all of them, each time
@@ -235,15 +270,20 @@ def _iso(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def test_target_killed_and_restarted_mid_run_is_an_outage_and_the_run_goes_on(tmp_path: Path) -> None:
+@dataclass
+class Outage:
+    run: LoadRun
+    killed_at: float
+
+
+def _target_killed_and_restarted(tmp_path: Path) -> Outage:
     port = free_port()
     server, url = _start_server(port)
     argv = load_argv(url, tmp_path / "run", scenario="lifecycle", users=USERS, duration="14",
                      extra=["--spawn-rate", str(USERS)])
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with out.open("w") as o, err.open("w") as e:
-        load = subprocess.Popen(argv, cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,
-                                stdout=o, stderr=e, text=True, start_new_session=True)
+        load = popen(argv, stdin=subprocess.DEVNULL, stdout=o, stderr=e, text=True)
     restarted: Child | None = None
     try:
         _wait_for(err, "All users spawned", 30)
@@ -256,14 +296,50 @@ def test_target_killed_and_restarted_mid_run_is_an_outage_and_the_run_goes_on(tm
         assert url2 == url
         code = load.wait(90)
     finally:
-        if load.poll() is None:
-            os.killpg(load.pid, signal.SIGKILL)
-            load.wait(10)
+        kill_tree(load)
         if restarted is not None:
             restarted.close()
         server.close()
     stdout, stderr = out.read_text(errors="replace"), err.read_text(errors="replace")
-    run = LoadRun(argv, code, stdout, stderr, tmp_path / "run", 0.0)
+    return Outage(LoadRun(argv, code, stdout, stderr, tmp_path / "run", 0.0), killed_at)
+
+
+def _target_gone_for_good(tmp_path: Path) -> Outage:
+    child, url = _start_server()
+    argv = load_argv(url, tmp_path / "run", scenario="lifecycle", users=USERS, duration="8",
+                     extra=["--spawn-rate", str(USERS)])
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with out.open("w") as o, err.open("w") as e:
+        load = popen(argv, stdin=subprocess.DEVNULL, stdout=o, stderr=e, text=True)
+    try:
+        _wait_for(err, "All users spawned", 30)
+        time.sleep(2.0)
+        killed_at = time.time()
+        child.proc.kill()
+        child.close()
+        code = load.wait(90)  # the drain waits a bounded time for users who cannot come back
+    finally:
+        kill_tree(load)
+        child.close()
+    run = LoadRun(argv, code, out.read_text(errors="replace"), err.read_text(errors="replace"),
+                  tmp_path / "run", 0.0)
+    return Outage(run, killed_at)
+
+
+@pytest.fixture(scope="module")
+def outages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outage]:
+    """Both endings at once, each with its own server: after the kill a run mostly waits
+    (users back off, the drain waits for those who cannot come back)."""
+    return concurrently({
+        "restarted": lambda: _target_killed_and_restarted(tmp_path_factory.mktemp("restarted")),
+        "gone": lambda: _target_gone_for_good(tmp_path_factory.mktemp("gone")),
+    })
+
+
+def test_target_killed_and_restarted_mid_run_is_an_outage_and_the_run_goes_on(
+        outages: dict[str, Outage]) -> None:
+    run, killed_at = outages["restarted"].run, outages["restarted"].killed_at
+    stdout, stderr = run.stdout, run.stderr
     # Exit code as usual: 0, or 1 for failures the restarted target really answered (it lost its
     # in-memory orders and drivers: 404/422). Never a crash, never a connection error counted.
     report = _checked(run, codes=(0, 1))
@@ -271,9 +347,9 @@ def test_target_killed_and_restarted_mid_run_is_an_outage_and_the_run_goes_on(tm
     errors += stderr[stderr.rfind("Error report"):] if "Error report" in stderr else ""
     for mark in ("HTTP 0", "onnection refused", "ConnectionRefused", "reset by peer", "RemoteDisconnected"):
         assert mark not in errors, f"an unanswered request was counted as a failure:\n{errors}"
-    outages = report["outages"]
-    assert len(outages) == 1, outages
-    outage = outages[0]
+    outages_ = report["outages"]
+    assert len(outages_) == 1, outages_
+    outage = outages_[0]
     assert outage["ended_at"] is not None and not outage["ongoing_at_end"], outage
     assert abs(_iso(outage["started_at"]) - killed_at) < 1.5, (outage, killed_at)
     assert 2.5 <= outage["duration_s"] <= 15.0, outage
@@ -291,27 +367,9 @@ def test_target_killed_and_restarted_mid_run_is_an_outage_and_the_run_goes_on(tm
         "missing": 0, "duplicate": 0, "out_of_order": 0, "invalid": 0}, table(report)
 
 
-def test_target_gone_for_good_ends_the_run_with_an_ongoing_outage(tmp_path: Path) -> None:
-    child, url = _start_server()
-    argv = load_argv(url, tmp_path / "run", scenario="lifecycle", users=USERS, duration="8",
-                     extra=["--spawn-rate", str(USERS)])
-    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-    with out.open("w") as o, err.open("w") as e:
-        load = subprocess.Popen(argv, cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,
-                                stdout=o, stderr=e, text=True, start_new_session=True)
-    try:
-        _wait_for(err, "All users spawned", 30)
-        time.sleep(2.0)
-        child.proc.kill()
-        child.close()
-        code = load.wait(90)  # the drain waits a bounded time for users who cannot come back
-    finally:
-        if load.poll() is None:
-            os.killpg(load.pid, signal.SIGKILL)
-            load.wait(10)
-        child.close()
-    run = LoadRun(argv, code, out.read_text(errors="replace"), err.read_text(errors="replace"),
-                  tmp_path / "run", 0.0)
+def test_target_gone_for_good_ends_the_run_with_an_ongoing_outage(
+        outages: dict[str, Outage]) -> None:
+    run = outages["gone"].run
     report = _checked(run, codes=(0, 1))
     assert len(report["outages"]) == 1 and report["outages"][0]["ongoing_at_end"], report["outages"]
     assert report["outages"][0]["ended_at"] is None, report["outages"]

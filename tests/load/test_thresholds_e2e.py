@@ -7,20 +7,40 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
+
+import pytest
 
 from harness.contract import Event
-from tests.support.load_runs import ServerPool, run_load
+from tests.support.child_processes import concurrently
+from tests.support.load_runs import LoadRun, ServerPool, run_load
 
 DELAY_MS = 300
 BOUND = f"{Event.ORDER_STATUS_UPDATED.value}.p99_ms"
 
 
-def test_a_delayed_server_fails_a_tight_latency_bound(servers: ServerPool, tmp_path: Path) -> None:
-    file = tmp_path / "thresholds.toml"
-    file.write_text(f'[thresholds]\n"{BOUND}" = 200\nleaked = 0\n', encoding="utf-8")
-    run = run_load(servers.get(f"delay={DELAY_MS}").url, tmp_path / "run", users=20,
-                   duration="6", seed=21, extra=["--thresholds", str(file)])
+@pytest.fixture(scope="module")
+def runs(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, LoadRun]:
+    """The module's three runs at once (two short loads, one refused before it starts): the
+    verdicts they are judged on are a 300 ms delay against a 200 ms bound, the defaults'
+    generous bounds and an exit code, none of which two runs side by side can move."""
+    folder = tmp_path_factory.mktemp("thresholds")
+    tight, unknown = folder / "tight.toml", folder / "unknown.toml"
+    tight.write_text(f'[thresholds]\n"{BOUND}" = 200\nleaked = 0\n', encoding="utf-8")
+    unknown.write_text('[thresholds]\n"latency.p99_ms" = 200\n', encoding="utf-8")
+    return concurrently({
+        "delayed": lambda: run_load(servers.get(f"delay={DELAY_MS}").url, folder / "delayed",
+                                    users=20, duration="6", seed=21,
+                                    extra=["--thresholds", str(tight)]),
+        "clean": lambda: run_load(servers.get().url, folder / "clean", users=20, duration="6",
+                                  seed=22),
+        "unknown key": lambda: run_load(servers.get().url, folder / "unknown", users=20,
+                                        duration="6", extra=["--thresholds", str(unknown)],
+                                        timeout=60),
+    })
+
+
+def test_a_delayed_server_fails_a_tight_latency_bound(runs: dict[str, LoadRun]) -> None:
+    run = runs["delayed"]
     assert run.returncode == 1, run.describe()
     last = run.stdout.strip().splitlines()[-3:]
     assert any(BOUND in line for line in last), run.describe()
@@ -34,8 +54,8 @@ def test_a_delayed_server_fails_a_tight_latency_bound(servers: ServerPool, tmp_p
     assert (run.folder / "report.md").read_text(encoding="utf-8").startswith("## FAIL")
 
 
-def test_a_clean_run_meets_the_defaults(servers: ServerPool, tmp_path: Path) -> None:
-    run = run_load(servers.get().url, tmp_path / "run", users=20, duration="6", seed=22)
+def test_a_clean_run_meets_the_defaults(runs: dict[str, LoadRun]) -> None:
+    run = runs["clean"]
     assert run.returncode == 0, run.describe()
     verdicts = run.report["thresholds"]
     assert verdicts and all(v["passed"] for v in verdicts), json.dumps(verdicts, indent=1)
@@ -43,13 +63,10 @@ def test_a_clean_run_meets_the_defaults(servers: ServerPool, tmp_path: Path) -> 
     assert (run.folder / "report.md").read_text(encoding="utf-8").startswith("## PASS")
 
 
-def test_an_unknown_threshold_key_exits_2_before_the_run(servers: ServerPool, tmp_path: Path) -> None:
-    file = tmp_path / "thresholds.toml"
-    file.write_text('[thresholds]\n"latency.p99_ms" = 200\n', encoding="utf-8")
-    run = run_load(servers.get().url, tmp_path / "run", users=20, duration="6",
-                   extra=["--thresholds", str(file)], timeout=60)
+def test_an_unknown_threshold_key_exits_2_before_the_run(runs: dict[str, LoadRun]) -> None:
+    run = runs["unknown key"]
     assert run.returncode == 2, run.describe()
     lines = run.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "'latency.p99_ms'" in lines[0], (
         run.describe())
-    assert not (tmp_path / "run").exists()
+    assert not run.folder.exists()

@@ -3,6 +3,12 @@
 `Child` starts a command with piped stdout/stderr, collects every line in a background
 thread, and lets a test wait for a line (with a deadline) without ever blocking on a pipe.
 Use it as a context manager: on exit a child still running is killed and waited for.
+
+Every process starts in a session (and process group) of its own, through `popen`: killing
+it kills what it started too (Locust's workers, the witness), and a Ctrl-C at the terminal
+reaches pytest alone, which then stops its children in order. Whatever a test leaves running
+anyway is killed at the end of the session, or by the watchdog if pytest itself is killed
+(`tests/support/reaper.py`).
 """
 
 from __future__ import annotations
@@ -15,8 +21,12 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -40,12 +50,64 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+_started: list[subprocess.Popen[Any]] = []
+_started_lock = threading.Lock()
+
+
+def popen(argv: Sequence[str], **options: Any) -> subprocess.Popen[Any]:
+    """`subprocess.Popen` in a new session (cwd ROOT, `child_env()` unless given), remembered
+    so that `concurrently` can stop what its calls started when one of them fails."""
+    options.setdefault("cwd", ROOT)
+    if options.get("env") is None:
+        options["env"] = child_env()
+    options.setdefault("start_new_session", True)
+    proc = subprocess.Popen(list(argv), **options)
+    with _started_lock:
+        _started.append(proc)
+    return proc
+
+
+def kill_tree(proc: subprocess.Popen[Any]) -> None:
+    """SIGKILL the process and its group (what it started), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def concurrently(calls: Mapping[K, Callable[[], V]], workers: int | None = None) -> dict[K, V]:
+    """Run `calls` in threads, `workers` at a time; their results by key. When one fails (or
+    Ctrl-C), every process started meanwhile through `popen` is killed at once, so that the
+    other calls end promptly instead of running on unattended."""
+    with _started_lock:
+        before = len(_started)
+    pool = ThreadPoolExecutor(workers or max(1, len(calls)))
+    try:
+        futures = {key: pool.submit(call) for key, call in calls.items()}
+        results = {key: future.result() for key, future in futures.items()}
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        with _started_lock:
+            since = _started[before:]
+        for proc in since:
+            kill_tree(proc)
+        raise
+    pool.shutdown(wait=True)
+    return results
+
+
 class Child:
     def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None = None,
                  cwd: Path = ROOT) -> None:
         self.argv = list(argv)
-        self.proc = subprocess.Popen(
-            self.argv, cwd=cwd, env=env if env is not None else child_env(),
+        self.proc = popen(
+            self.argv, cwd=cwd, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, encoding="utf-8", errors="replace", bufsize=1,
         )
@@ -130,10 +192,8 @@ class Child:
                 self.proc.stdin.close()
         except OSError:
             pass
-        if self.proc.poll() is None:
-            self.proc.kill()
         try:
-            self.proc.wait(10)
+            kill_tree(self.proc)  # also whatever it started, even if it has exited itself
         finally:
             self._join_readers()
 
@@ -150,11 +210,18 @@ class Child:
 
 def run_to_exit(argv: Sequence[str], *, env: dict[str, str] | None = None,
                 timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
-    """Run a command that should end by itself; killed (and the test failed) on timeout."""
+    """Run a command that should end by itself; killed with what it started (and the test
+    failed) on timeout; killed too when anything else interrupts the wait (Ctrl-C)."""
+    proc = popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True)
     try:
-        return subprocess.run(list(argv), cwd=ROOT, env=env if env is not None else child_env(),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as exc:  # subprocess.run has killed it already
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc)
+        out, err = proc.communicate()
         raise AssertionError(f"{' '.join(argv)} did not exit within {timeout} s; "
-                             f"stdout={exc.stdout!r} stderr={exc.stderr!r}") from None
+                             f"stdout={out!r} stderr={err!r}") from None
+    except BaseException:
+        kill_tree(proc)
+        raise
+    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)

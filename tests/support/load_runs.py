@@ -12,16 +12,15 @@ share it; `close()` kills every one (use it from a fixture's `finally`).
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from tests.support.child_processes import HARNESS, LONG_SECRET, PYTHON, ROOT, Child, child_env
+from tests.support.child_processes import HARNESS, LONG_SECRET, PYTHON, Child, kill_tree, popen
 
 READY = re.compile(r"^reference server listening on (http://127\.0\.0\.1:\d+)$")
 START_TIMEOUT_S = 30.0
@@ -69,24 +68,42 @@ def start_server(faults: Sequence[str] = (), *, secret: str = LONG_SECRET,
 
 
 class ServerPool:
-    """One server per fault set, started on first use, shared, all killed by `close()`."""
+    """One server per fault set, started on first use, shared, all killed by `close()`.
 
-    def __init__(self, secret: str = LONG_SECRET) -> None:
+    Safe to use from several threads at once: each fault set is started once (two threads
+    asking for the same one used to start two servers and forget one, left running)."""
+
+    def __init__(self, secret: str = LONG_SECRET, origin: str = APP_ORIGIN) -> None:
         self.secret = secret
+        self.origin = origin
         self._servers: dict[tuple[str, ...], Server] = {}
+        self._locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._closed = False
 
     def get(self, *faults: str) -> Server:
         key = tuple(faults)
-        server = self._servers.get(key)
-        if server is not None and server.child.proc.poll() is not None:
-            raise AssertionError(f"the server with faults {key} died\n{server.child.describe()}")
-        if server is None:
-            server = self._servers[key] = start_server(key, secret=self.secret,
-                                                       extra=["--cors-origins", APP_ORIGIN])
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            server = self._servers.get(key)
+            if server is not None and server.child.proc.poll() is not None:
+                raise AssertionError(f"the server with faults {key} died\n{server.child.describe()}")
+            if server is None:
+                server = start_server(key, secret=self.secret, extra=["--cors-origins", self.origin])
+                with self._lock:
+                    closed = self._closed
+                    if not closed:
+                        self._servers[key] = server
+                if closed:
+                    server.child.close()
+                    raise AssertionError("the server pool was closed while a server started")
         return server
 
     def close(self) -> None:
-        servers, self._servers = list(self._servers.values()), {}
+        with self._lock:
+            self._closed = True
+            servers, self._servers = list(self._servers.values()), {}
         for server in servers:
             server.child.close()
 
@@ -144,34 +161,26 @@ def run_load(target: str, report_dir: Path, *, timeout: float | None = None,
     if timeout is None:
         timeout = float(options.get("duration", 8)) + 2 * float(options.get("event_timeout", 3.0)) + 60
     started = time.monotonic()
-    # A new session, so that a timeout kills Locust's workers with it (they are its children).
-    proc = subprocess.Popen(argv, cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    # A new session (`popen`), so that a timeout kills Locust's workers and the witness with it
+    # (they are its children).
+    proc = popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 text=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_tree(proc)
         out, err = proc.communicate()
         raise AssertionError(f"{' '.join(argv)} did not finish within {timeout} s\n"
                              f"--- stdout ---\n{_tail(out)}\n--- stderr ---\n{_tail(err)}") from None
     finally:
         if proc.poll() is None:
-            _kill_group(proc)
-            proc.wait(10)
+            kill_tree(proc)
     folder = Path(report_dir)
     # Kept beside the run folder, for a look after a failure (pytest keeps its tmp dirs).
     folder.parent.mkdir(parents=True, exist_ok=True)
     folder.with_name(folder.name + ".stdout.txt").write_text(out, encoding="utf-8")
     folder.with_name(folder.name + ".stderr.txt").write_text(err, encoding="utf-8")
     return LoadRun(argv, proc.returncode, out, err, folder, time.monotonic() - started)
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 # --- reading reports --------------------------------------------------------------------------------
