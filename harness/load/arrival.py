@@ -30,12 +30,12 @@ import ssl
 import struct
 import sys
 import termios
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from gevent.local import local
 
 #: Linux's socket option and control-message type (not exported by every Python build).
 SO_TIMESTAMPNS: int = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -194,13 +194,12 @@ class ArrivalWatch:
 
 
 def _original(module: str, name: str) -> Any:
-    """The unpatched object (gevent's monkey-patching replaces threads and hides epoll)."""
-    try:
-        from gevent import monkey
-
+    """The unpatched object: gevent's monkey-patching (in a Locust process) replaces threads
+    with greenlets and hides epoll. Elsewhere the module's own (and gevent stays unimported)."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None:
         return monkey.get_original(module, name)
-    except ImportError:  # pragma: no cover
-        return getattr(__import__(module), name)
+    return getattr(__import__(module), name)
 
 
 #: The process's watcher (one thread, one epoll for every websocket of the process).
@@ -209,7 +208,9 @@ WATCH = ArrivalWatch()
 
 # --- handing the stamp to the handler ----------------------------------------------------------
 
-_current = local()
+#: Per greenlet in a Locust process (gevent patches `threading.local` before this module
+#: loads), per thread elsewhere.
+_current = threading.local()
 
 
 def run_with(arrival: Arrival, handler: Callable[..., Any], *args: Any) -> Any:

@@ -168,4 +168,5 @@ def test_at_400_users_the_users_match_the_witness(target: str, servers: ServerPo
     assert set(_pairs(report, min_matched=20)) >= {"newOrder", "orderStatusUpdated",
                                                    "delivery_update"}, report["witness"]
     assert not _accuracy_problems(report), (_accuracy_problems(report), report["generator"])
-    assert report["witness"]["added_delay"]["p99_ms"] <= report["witness"]["bound_ms"], report["witness"]
+    # Event by event, the generator added no more than the p99 bound.
+    assert report["witness"]["added_delay"]["p99_ms"] <= P99_WITHIN_MS, report["witness"]
