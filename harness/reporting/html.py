@@ -183,12 +183,11 @@ _CURVE_NINES = [i / 20 for i in range(0, 81)]  # 0 .. 4 nines (99.99 %)
 
 
 def _percentile_curve(hist: Any) -> tuple[list[float], list[float]]:
-    xs, ys = [], []
-    for nines in _CURVE_NINES:
-        pct = 100.0 * (1.0 - 10 ** -nines)
-        xs.append(10 ** nines)
-        ys.append(hist.get_value_at_percentile(pct) / 1000.0)
-    return xs, ys
+    """The curve's points in one pass over the histogram (hdrh scans its counts in pure
+    Python for every percentile asked separately: seconds of CPU per page)."""
+    pcts = [100.0 * (1.0 - 10 ** -nines) for nines in _CURVE_NINES]
+    values = hist.get_percentile_to_value_dict(pcts)
+    return [10 ** nines for nines in _CURVE_NINES], [values[p] / 1000.0 for p in pcts]
 
 
 def _percentile_axis(ax: Any) -> None:
