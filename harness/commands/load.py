@@ -193,6 +193,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="added delay (p99, ms) beyond which the report says the latency figures "
                         f"are the generator's (default: the thresholds' {WITNESS_BOUND_KEY}, "
                         "else 10)")
+    p.add_argument("--no-html", action="store_true",
+                   help="write no report.html (drawing it takes seconds of CPU; "
+                        "`harness report RUN_DIR` draws it later from the run folder)")
     p.add_argument("--cut-mode", default=None, choices=("closed", "silent", "storm"),
                    help="cut users' connections at set times (any scenario; reconnect: closed)")
     p.add_argument("--cut-share", type=float, default=None, help="share of users cut each time")
@@ -299,5 +302,5 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     if report.is_file():
         print("\n" + summary_text(json.loads(report.read_text(encoding="utf-8"))), flush=True)
     # Locust's own exit code (1 on any request failure) is not ours: the thresholds decide.
-    code = finish_run(report_dir, thresholds)
+    code = finish_run(report_dir, thresholds, html=not getattr(args, "no_html", False))
     return EXIT_INTERRUPTED if interrupted else code

@@ -23,7 +23,7 @@ KEY = "thresholds"
 
 
 def finish(report_dir: str | Path, thresholds: ThresholdSet, *,
-           out: TextIO | None = None) -> int:
+           out: TextIO | None = None, html: bool = True) -> int:
     """0: every threshold met; 1: one failed, or there is no report.json to judge."""
     out = out or sys.stdout
     folder = Path(report_dir)
@@ -40,13 +40,10 @@ def finish(report_dir: str | Path, thresholds: ThresholdSet, *,
     run = report.get("run") or {}
     write_junit(folder / JUNIT, verdicts, run_id=run.get("id"), duration_s=run.get("duration_s"))
     write_markdown(folder / MARKDOWN, report, verdicts)
-    try:
-        started = time.monotonic()
-        html = write_html(folder)
-        print(f"report: {html} ({html.stat().st_size / 1024:.0f} KiB, drawn in "
-              f"{time.monotonic() - started:.1f} s)", file=out, flush=True)
-    except Exception as exc:  # a plot that cannot be drawn must not cost the verdict
-        print(f"harness: report.html not written: {exc.__class__.__name__}: {exc}", file=out,
+    if html:
+        _draw(folder, out)
+    else:
+        print(f"report.html not drawn (--no-html): `harness report {folder}` draws it", file=out,
               flush=True)
     bad = failed(verdicts)
     print(f"thresholds ({thresholds.source}): {len(verdicts) - len(bad)}/{len(verdicts)} met; "
@@ -62,3 +59,14 @@ def finish(report_dir: str | Path, thresholds: ThresholdSet, *,
     for v in bad:
         print(f"  FAILED {v['message']}", file=out, flush=True)
     return EXIT_FAILED
+
+
+def _draw(folder: Path, out: TextIO) -> None:
+    try:
+        started = time.monotonic()
+        page = write_html(folder)
+        print(f"report: {page} ({page.stat().st_size / 1024:.0f} KiB, drawn in "
+              f"{time.monotonic() - started:.1f} s)", file=out, flush=True)
+    except Exception as exc:  # a plot that cannot be drawn must not cost the verdict
+        print(f"harness: report.html not written: {exc.__class__.__name__}: {exc}", file=out,
+              flush=True)

@@ -56,7 +56,7 @@ def _wait_for_checkpoint(report: Path, proc: subprocess.Popen[str], limit_s: flo
 
 
 def sigint_halfway(url: str, folder: Path) -> Ending:
-    proc = _start(load_argv(url, folder, duration="40", think_time="0.1-0.4"))
+    proc = _start(load_argv(url, folder, duration="40", think_time="0.1-0.4", html=True))
     try:
         _wait_for_checkpoint(folder / "report.json", proc)
         time.sleep(3)

@@ -56,7 +56,7 @@ class Hog(User):
 
 def _locust(locustfile: Path, url: str, folder: Path, *extra: str) -> dict[str, Any]:
     argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "40",
-            "-r", "20", "-t", "15s", "--only-summary", "--host", url, "--tokens", "mint",
+            "-r", "20", "-t", "10s", "--only-summary", "--host", url, "--tokens", "mint",
             "--jwt-secret", LONG_SECRET, "--store-owners", "2", "--drivers", "3",
             "--think-time", "0.1-0.4", "--event-timeout", "5", "--report-dir", str(folder), *extra]
     proc = subprocess.run(argv, cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,
@@ -67,7 +67,7 @@ def _locust(locustfile: Path, url: str, folder: Path, *extra: str) -> dict[str, 
 
 
 @pytest.fixture(scope="module")
-def hogged(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def hogged(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A hogged generator over websocket, then over polling beside a run without a witness."""
     url = servers.get().url
     folder = tmp_path_factory.mktemp("hogged")
@@ -79,7 +79,9 @@ def hogged(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> dic
         polling = pool.submit(_locust, locustfile, url, folder / "polling", "--transport", "polling")
         off = pool.submit(run_load, url, folder / "off", users=10, duration="5",
                           extra=["--no-witness"])
-        return {"websocket": ws, "polling": polling.result(), "off": off.result().report}
+        off_run = off.result()
+        return {"websocket": ws, "polling": polling.result(), "off": off_run.report,
+                "off_run": off_run}
 
 
 def _pairs(report: dict[str, Any], min_matched: int = 5) -> dict[str, dict[str, Any]]:
@@ -140,6 +142,10 @@ def test_without_arrival_stamps_the_witness_and_the_health_say_the_figures_are_t
 def test_no_witness_when_asked(hogged) -> None:
     witness = hogged["off"]["witness"]
     assert witness["enabled"] is False and "--no-witness" in witness["reason"], witness
+    # That run also asked for no report.html (--no-html): the rest of the folder is there.
+    run = hogged["off_run"]
+    assert not (run.folder / "report.html").exists()
+    assert (run.folder / "report.md").is_file() and "harness report" in run.stdout, run.stdout[-500:]
 
 
 # --- accuracy at modest scale ------------------------------------------------------------------
