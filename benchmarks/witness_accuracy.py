@@ -99,7 +99,8 @@ def show(target: str, report: dict[str, Any], args: argparse.Namespace) -> bool:
           f"{'witness p99':>12} {'added p50':>10} {'added p99':>10} {'added max':>10}  verdict")
     ok = True
     for event, e in witness["events"].items():
-        users, server, added = e["users_emit_to_delivery"], e["emit_to_delivery"], e["added_delay"]
+        # The witness's figure with the users' weights (a store-owner event once per owner).
+        users, server, added = e["users_emit_to_delivery"], e["paired_emit_to_delivery"], e["added_delay"]
         if not users.get("count") or not server.get("count"):
             print(f"{event:22} {e['matched']:>8}  (no pairs with emit times)")
             continue

@@ -91,6 +91,8 @@ class RunContext:
         self.keep_clock: Any = lambda user: None
         self.run_time: float | None = None
         self.started_at: float | None = None
+        #: When this process began (wall ms): no order of this run is older.
+        self.born_ms = time.time() * 1000.0
         self.drained_workers: set[str] = set()
         self.report_written = False
         #: Set when the planned duration was reached (the run drained and ended as planned).

@@ -4,9 +4,11 @@ A load generator that is itself saturated delays what it receives, and its laten
 figures then describe the generator, not the server. When CPU stays near 100 % or the
 gevent loop lags, the report says the figures are suspect instead of blaming the server.
 
-CPU and a once-a-second lag probe miss short bursts: a process at 30 % CPU on average can
-hold every socket for 200 ms while it spawns users, exactly when the first orders' events
-arrive (issue 8). The **receive delay** sees them: for every event, the time from its
+CPU averaged over a second misses short bursts: a process at 30 % CPU on average can hold
+every socket for 200 ms while it spawns users, exactly when the first orders' events arrive
+(issue 8). So the lag probe wakes ten times a second (a hold of 150 ms, every other 150 ms,
+reads as lag in a quarter of its probes; probed once a second, in none of ten seconds one
+run in six). The **receive delay** sees them: for every event, the time from its
 frame's arrival (arrival.py) to its handler running. Where frames carry the kernel's
 stamp, the latency figures already leave that delay out, and a long one only delays the
 users' reactions; where they do not (TLS, polling), it is inside every figure, and the
@@ -23,6 +25,7 @@ import gevent
 
 from ..latency import new_histogram, summarize
 from .arrival import KERNEL
+from .collector import Collector
 
 #: Thresholds beyond which a sample counts against the generator.
 CPU_LIMIT_PERCENT = 90.0
@@ -32,7 +35,11 @@ RECEIVE_DELAY_LIMIT_MS = 50.0
 #: Share of bad samples that makes the run's latency figures suspect.
 SUSPECT_SHARE = 0.1
 _INTERVAL_S = 1.0
+#: The lag probe's period (CPU is sampled every `_INTERVAL_S`).
+_LAG_INTERVAL_S = 0.1
+_PROBES_PER_SAMPLE = round(_INTERVAL_S / _LAG_INTERVAL_S)
 _MAX_SAMPLES = 7200
+_MAX_PROBES = _MAX_SAMPLES * _PROBES_PER_SAMPLE
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -51,6 +58,8 @@ class GeneratorHealth:
     receive_delay: Any = field(default_factory=new_histogram)
     #: Events whose arrival the kernel stamped, and the others (stamped when read).
     stamped: dict[str, int] = field(default_factory=lambda: {"kernel": 0, "read": 0})
+    #: The garbage collector's schedule and pauses (collector.py).
+    collector: Collector = field(default_factory=Collector)
 
     def received(self, source: str, delay_ms: float) -> None:
         """One event's receive delay, and how its arrival was stamped."""
@@ -58,16 +67,21 @@ class GeneratorHealth:
         self.stamped["kernel" if source == KERNEL else "read"] += 1
 
     def watch(self, environment: Any) -> gevent.Greenlet:
+        self.collector.start()
         return gevent.spawn(self._run, environment)
 
     def _run(self, environment: Any) -> None:
         last_cpu, last_wall = time.process_time(), time.monotonic()
+        probes = 0
         while True:
             before = time.monotonic()
-            gevent.sleep(_INTERVAL_S)
+            gevent.sleep(_LAG_INTERVAL_S)
             now = time.monotonic()
             # A loop that is busy wakes the sleeper late: the overshoot is the lag.
-            self._add(self.lag_ms, max(0.0, (now - before - _INTERVAL_S) * 1000.0))
+            self._add(self.lag_ms, max(0.0, (now - before - _LAG_INTERVAL_S) * 1000.0), _MAX_PROBES)
+            probes += 1
+            if probes % _PROBES_PER_SAMPLE:
+                continue
             cpu = time.process_time()
             self._add(self.cpu_percent, 100.0 * (cpu - last_cpu) / max(now - last_wall, 1e-6))
             last_cpu, last_wall = cpu, now
@@ -75,20 +89,22 @@ class GeneratorHealth:
             self.users_max = max(self.users_max, getattr(runner, "user_count", 0) or 0)
 
     @staticmethod
-    def _add(values: list[float], value: float) -> None:
+    def _add(values: list[float], value: float, most: int = _MAX_SAMPLES) -> None:
         values.append(value)
-        if len(values) > _MAX_SAMPLES:
-            del values[: len(values) - _MAX_SAMPLES]
+        if len(values) > most:
+            del values[: len(values) - most]
 
     def summary(self, process: str) -> dict[str, Any]:
         n = len(self.cpu_percent)
         hot = sum(1 for c in self.cpu_percent if c >= CPU_LIMIT_PERCENT)
+        probes = len(self.lag_ms)
         laggy = sum(1 for lag in self.lag_ms if lag > LAG_LIMIT_MS)
         reasons = []
         if n and hot / n >= SUSPECT_SHARE:
             reasons.append(f"CPU at or above {CPU_LIMIT_PERCENT:.0f}% in {hot} of {n} seconds")
-        if n and laggy / n >= SUSPECT_SHARE:
-            reasons.append(f"event-loop lag above {LAG_LIMIT_MS:.0f} ms in {laggy} of {n} seconds")
+        if probes and laggy / probes >= SUSPECT_SHARE:
+            reasons.append(f"event-loop lag above {LAG_LIMIT_MS:.0f} ms in {laggy} of {probes} "
+                           f"probes (one every {_LAG_INTERVAL_S:g} s)")
         delay = summarize(self.receive_delay)
         unstamped = self.stamped["read"]
         delay_p99 = delay["p99_ms"]
@@ -107,6 +123,7 @@ class GeneratorHealth:
             "users_max": self.users_max,
             "receive_delay_ms": {k: delay[k] for k in ("p50_ms", "p99_ms", "max_ms", "count")},
             "arrival_stamps": dict(self.stamped),
+            "gc_pause_ms": self.collector.summary(),
             "suspect": bool(reasons),
             "reasons": reasons,
         }

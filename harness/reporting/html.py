@@ -45,6 +45,7 @@ WITNESS_PREFIX = "witness."
 ADDED_DELAY_SUFFIX = ".added_delay"
 #: The users' emit-to-delivery for the events the witness received too (paired receipts).
 USERS_EMIT_SUFFIX = ".users_emit_to_delivery"
+PAIRED_EMIT_SUFFIX = ".paired_emit_to_delivery"
 #: The ledger's seven counts (issue 3), in report order: two volumes, then five faults.
 VERDICTS = COUNT_NAMES
 EXPECTED, DELIVERED = VERDICTS[:2]
@@ -274,10 +275,12 @@ def plot_witness(events: list[str], hists: Histograms, bound_ms: float | None) -
             paired = WITNESS_PREFIX + event + USERS_EMIT_SUFFIX
             users = ((paired, "users, same events") if hists.has(paired)
                      else (event + EMIT_SUFFIX, "users, all events"))
+            same = WITNESS_PREFIX + event + PAIRED_EMIT_SUFFIX
+            witness_curve = ((same, "witness, same receipts") if hists.has(same)
+                             else (WITNESS_PREFIX + event + EMIT_SUFFIX, "witness"))
             _percentile_panel(ax, hists, f"{event}: emit-to-delivery, users and witness", (
                 (*users, {"color": "#1f77b4"}),
-                (WITNESS_PREFIX + event + EMIT_SUFFIX, "witness",
-                 {"color": "#1a7f37", "linestyle": "--"})))
+                (*witness_curve, {"color": "#1a7f37", "linestyle": "--"})))
         ax_t, ax_p = axes[-2], axes[-1]
         series = _merged_intervals((WITNESS_PREFIX + e + ADDED_DELAY_SUFFIX for e in witness), hists)
         xs = _rel_times((s for s, _ in series), hists.interval_s, start)
@@ -506,7 +509,7 @@ def _witness_section(report: dict[str, Any], hists: Histograms, events: list[str
     rows = []
     for event, entry in (witness.get("events") or {}).items():
         users = entry.get("users_emit_to_delivery") or {}
-        own = entry.get("emit_to_delivery") or {}
+        own = entry.get("paired_emit_to_delivery") or entry.get("emit_to_delivery") or {}
         add = entry.get("added_delay") or {}
         rows.append([event, users.get("p50_ms"), users.get("p99_ms"), own.get("p50_ms"),
                      own.get("p99_ms"), add.get("p50_ms"), add.get("p99_ms"), add.get("max_ms"),
@@ -518,7 +521,8 @@ def _witness_section(report: dict[str, Any], hists: Histograms, events: list[str
     if svg:
         parts.append(_fig(svg, "Emit-to-delivery over the whole run by percentile, per event "
                                "type: the users' (solid; for the events the witness received too, "
-                               "when the run paired them) against the witness's (dashed). Where "
+                               "when the run paired them) against the witness's (dashed; the same receipts, "
+                               "a store-owner event once per store owner on both sides). Where "
                                "the users' curve stands above the witness's, the generator added "
                                "the difference. Last row: the delay the generator added (user minus "
                                "witness, for events both received) per "

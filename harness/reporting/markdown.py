@@ -98,13 +98,14 @@ def witness_markdown(witness: Any) -> list[str]:
         lines.append("|---|" + "---:|" * 9)
         for event, entry in events.items():
             users = entry.get("users_emit_to_delivery") or {}
-            own = entry.get("emit_to_delivery") or {}
+            own = entry.get("paired_emit_to_delivery") or entry.get("emit_to_delivery") or {}
             add = entry.get("added_delay") or {}
             cells = [users.get("p50_ms"), users.get("p99_ms"), own.get("p50_ms"), own.get("p99_ms"),
                      add.get("p50_ms"), add.get("p99_ms"), add.get("max_ms"),
                      entry.get("witnessed"), entry.get("matched")]
             lines.append(f"| {event} | " + " | ".join(_num(c) for c in cells) + " |")
-        lines += ["", "Users and witness columns are emit-to-delivery in ms; added delay in ms.", ""]
+        lines += ["", "Users and witness columns are emit-to-delivery in ms over the same receipts "
+                  "(a store-owner event once per store owner on both sides); added delay in ms.", ""]
     return lines
 
 

@@ -29,6 +29,11 @@ EMIT_TO_DELIVERY = "emit_to_delivery"
 #: The users' emit-to-delivery of the events the witness also received (the same events,
 #: so the two figures compare like with like; the run's own figure covers every event).
 USERS_EMIT_TO_DELIVERY = "users_emit_to_delivery"
+#: The witness's emit-to-delivery once per paired user receipt: the users' figure's weights.
+#: A store-owner event reaches every store owner but the witness's tab once, so the
+#: witness's own figure counts a slow event once where the users' counts it per owner; set
+#: beside the users' p99, only this one says what the generator added.
+PAIRED_EMIT_TO_DELIVERY = "paired_emit_to_delivery"
 #: The added delay over every event type, recorded as it is paired.
 ALL_ADDED_DELAY = f"{PREFIX}{ADDED_DELAY}"
 #: The store-owner tab's id: it mirrors every store owner's socket.
@@ -162,6 +167,8 @@ class WitnessBook:
         if emitted is not None and self.offset_ms is not None:
             self._record(figure_name(event, USERS_EMIT_TO_DELIVERY),
                          user_ms + self.offset_ms - emitted, user_ms)
+            self._record(figure_name(event, PAIRED_EMIT_TO_DELIVERY),
+                         witness_ms + self.offset_ms - emitted, user_ms)
 
     def _record(self, name: str, ms: float, at_ms: float) -> None:
         self.book.record(name, ms, at_ms / 1000.0)

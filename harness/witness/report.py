@@ -8,7 +8,9 @@ The section (schema: `harness/reporting/report.schema.json`, `witness`):
   by the kernel before the witness's handler runs);
 * per event type: `witnessed`, `matched`, `added_delay`, the witness's own
   `emit_to_delivery` (the server's latency) and, beside it, the users'
-  `users_emit_to_delivery` for the same events (the ones the witness received too);
+  `users_emit_to_delivery` for the same events (the ones the witness received too), and the
+  witness's `paired_emit_to_delivery` with the users' weights (once per paired receipt): the
+  figure to set the users' against;
 * `generator_suspect` and `note`: set when the added delay's p99 is over the bound.
 """
 
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .book import ADDED_DELAY, EMIT_TO_DELIVERY, USERS_EMIT_TO_DELIVERY, WitnessBook
+from .book import (ADDED_DELAY, EMIT_TO_DELIVERY, PAIRED_EMIT_TO_DELIVERY, USERS_EMIT_TO_DELIVERY,
+                   WitnessBook)
 
 
 def disabled(reason: str) -> dict[str, Any]:
@@ -34,7 +37,8 @@ def section(book: WitnessBook, *, bound_ms: float,
         per_event[event] = {"witnessed": counts.witnessed, "matched": counts.matched,
                             "added_delay": book.figure(event, ADDED_DELAY),
                             "emit_to_delivery": book.figure(event, EMIT_TO_DELIVERY),
-                            "users_emit_to_delivery": book.figure(event, USERS_EMIT_TO_DELIVERY)}
+                            "users_emit_to_delivery": book.figure(event, USERS_EMIT_TO_DELIVERY),
+                            "paired_emit_to_delivery": book.figure(event, PAIRED_EMIT_TO_DELIVERY)}
     added = book.added_delay()
     p99 = added.get("p99_ms")
     suspect = isinstance(p99, (int, float)) and p99 > bound_ms

@@ -116,3 +116,36 @@ def test_a_witness_that_never_connected_says_why() -> None:
     out = section(book, bound_ms=10.0, problem=None)
     assert out["reason"].startswith("no witness tab connected"), out
     assert disabled("turned off (--no-witness)")["enabled"] is False
+
+
+def test_the_witness_figure_beside_the_users_counts_each_event_once_per_user_receipt() -> None:
+    """Bug (found beside a CPU hog): the accuracy test set the users' p99 against the
+    witness's own p99 (users 62 ms against witness 27 ms, while no pair differed by more than
+    4.3 ms). The two count different things: a store-owner event reaches every store owner
+    but the witness's tab once, a customer's event one customer and its tab once, so a slow
+    store-owner event weighs five times as much among the users' samples. The witness's
+    figure for the same receipts (`paired_emit_to_delivery`) weighs each event as the users'
+    figure does, and no quantile of the users' can then exceed it by more than the largest
+    added delay."""
+    book, latency = _book()
+    owners = [f"p/{i}" for i in range(5)]
+    _store_owner_tab(book, *owners)
+    book.open_tab("p/9", "customer")
+    book.mirror("p/9", "p/9")
+    book.fact({"clock": {"offset_ms": 0.0, "rtt_ms": 0.4}})
+    for n in range(150):  # 149 quick events to a customer, one slow one to the store owners
+        key = ("v", f"order-{n}", 2)
+        tab, sockets, lag = (("p/9", ["p/9"], 2.0) if n < 149 else (STORE_OWNER_TAB, owners, 60.0))
+        book.fact({"tab": tab, "e": "orderStatusUpdated", "k": list(key),
+                   "t": T0 + n * 1000 + lag, "em": T0 + n * 1000})
+        for socket in sockets:
+            book.user_receipt(socket, "orderStatusUpdated", key, T0 + n * 1000 + lag + 0.5)
+    users = latency.summary(figure_name("orderStatusUpdated", "users_emit_to_delivery"))
+    own = latency.summary(figure_name("orderStatusUpdated", "emit_to_delivery"))
+    paired = latency.summary(figure_name("orderStatusUpdated", "paired_emit_to_delivery"))
+    assert users["count"] == paired["count"] == 154 and own["count"] == 150
+    assert users["p99_ms"] > 59 and own["p99_ms"] < 3  # the slow event: 5 of 154, 1 of 150
+    for pct in ("p50_ms", "p99_ms", "max_ms"):
+        assert 0 <= users[pct] - paired[pct] <= 0.6, (pct, users, paired)
+    entry = section(book, bound_ms=10.0, problem=None)["events"]["orderStatusUpdated"]
+    assert entry["paired_emit_to_delivery"]["count"] == 154, entry

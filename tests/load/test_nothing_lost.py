@@ -55,6 +55,21 @@ def _wait_for_checkpoint(report: Path, proc: subprocess.Popen[str], limit_s: flo
         time.sleep(0.2)
 
 
+def _delivered(report: Path) -> int:
+    try:  # the checkpoint replaces the file whole; a read may still meet a missing one
+        return sum(e["delivered"] for e in json.loads(report.read_text())["events"].values())
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _wait_for_delivered(report: Path, proc: subprocess.Popen[str], limit_s: float = 40.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while _delivered(report) == 0:
+        assert proc.poll() is None, "the run ended before a checkpoint held delivered events"
+        assert time.monotonic() < deadline, "no checkpoint with delivered events"
+        time.sleep(0.2)
+
+
 def sigint_halfway(url: str, folder: Path) -> Ending:
     proc = _start(load_argv(url, folder, duration="40", think_time="0.1-0.4", html=True))
     try:
@@ -71,7 +86,10 @@ def generator_killed(url: str, folder: Path) -> Ending:
     proc = _start(load_argv(url, folder, duration="40", think_time="0.1-0.4"))
     try:
         _wait_for_checkpoint(folder / "report.json", proc)
-        time.sleep(6)   # at least one more checkpoint, with events in it
+        # Until a checkpoint holds delivered events (a change's books close one event
+        # timeout after it; on a busy machine that can take more than one checkpoint).
+        _wait_for_delivered(folder / "report.json", proc)
+        time.sleep(1)   # mid-way between two checkpoints
         os.killpg(proc.pid, signal.SIGKILL)   # the whole run dies at once: no goodbye
         proc.wait(timeout=30)
     finally:
