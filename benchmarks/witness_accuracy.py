@@ -7,7 +7,10 @@ server on the embedded store, or the Node.js peer `tests/js/contract_peer.js`), 
 `--order-rate` checkouts per second, minted tokens), and prints, per event type, the users'
 emit-to-delivery beside the witness's for the same events, the delay the generator added,
 and the generator's own health. The issue's bounds: users within 3 ms of the witness at p50
-and 15 ms at p99.
+and 15 ms at p99 (the witness's figure weighed as the users', `paired_emit_to_delivery`).
+Beside each run, an independent store-owner listener in Node.js (`tests/js/listen.js`, the
+real socket.io-client, another process and another client library) records each event's
+emit-to-handler time on the same clock, as a cross-check of the witness itself.
 
     .venv/bin/python benchmarks/witness_accuracy.py --users 2000 --order-rate 10
     .venv/bin/python benchmarks/witness_accuracy.py --users 10000 --targets reference --duration 60
@@ -27,6 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from harness.contract import Role
+from harness.load.identity import mint
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-secret-for-loopback-only-0123456789"
@@ -68,8 +74,44 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
+def listen(url: str) -> subprocess.Popen[str] | None:
+    """An independent store-owner listener in Node.js (`tests/js/listen.js`, the real
+    socket.io-client): it records when each event reached its handler (`Date.now()`-like,
+    same machine clock as `emittedAt`), and does nothing else."""
+    if shutil.which("node") is None or not (ROOT / "tests/js/node_modules/socket.io-client").is_dir():
+        return None
+    token = mint(SECRET, "benchmark-listener", Role.STORE_OWNER, "Benchmark listener")
+    return subprocess.Popen(["node", str(ROOT / "tests/js/listen.js"), url, token], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def listened(proc: subprocess.Popen[str] | None) -> dict[str, list[float]]:
+    """Emit-to-handler per event type, ms, from the listener's lines."""
+    if proc is None:
+        return {}
+    assert proc.stdin is not None
+    proc.stdin.close()
+    out, _ = proc.communicate(timeout=30)
+    lags: dict[str, list[float]] = {}
+    for line in out.splitlines():
+        try:
+            fact = json.loads(line)
+        except ValueError:
+            continue
+        emitted = (fact.get("payload") or {}).get("emittedAt") if fact.get("type") == "event" else None
+        if isinstance(emitted, (int, float)) and isinstance(fact.get("at"), (int, float)):
+            lags.setdefault(fact["event"], []).append(fact["at"] - emitted)
+    return lags
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
 def run(target: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     server, url = start(target)
+    listener = listen(url)
     try:
         argv = [str(Path(sys.executable).with_name("harness")), "load", "--target", url,
                 "--scenario", "lifecycle", "--users", str(args.users), "--spawn-rate",
@@ -80,12 +122,14 @@ def run(target: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         done = subprocess.run(argv, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         took = time.monotonic() - started
     finally:
+        node = listened(listener)
         stop(server)
     path = folder / "report.json"
     if not path.is_file():
         raise SystemExit(f"no report from the {target} run:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     report: dict[str, Any] = json.loads(path.read_text())
     report["_took_s"] = took
+    report["_node_listener"] = node
     return report
 
 
@@ -120,6 +164,12 @@ def show(target: str, report: dict[str, Any], args: argparse.Namespace) -> bool:
               f"{p['receive_delay_ms']['p50_ms']} / p99 {p['receive_delay_ms']['p99_ms']} ms, "
               f"stamps {p['arrival_stamps']}, users {p['users_max']}, suspect {p['suspect']} {p['reasons']}")
     print(f"ledger faults: {faults}; the run took {report['_took_s']:.0f} s")
+    node = report.get("_node_listener") or {}
+    for event, lags in sorted(node.items()):
+        own = report["events"].get(event, {}).get("emit_to_delivery") or {}
+        print(f"independent Node.js listener (socket.io-client, one store owner) {event}: "
+              f"p50 {_pct(lags, 0.5)} / p99 {_pct(lags, 0.99)} ms over {len(lags)} events; "
+              f"the run's users, every event: p50 {own.get('p50_ms')} / p99 {own.get('p99_ms')} ms")
     return ok
 
 

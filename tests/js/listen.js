@@ -15,7 +15,8 @@ socket.on("connect", () => {
   }
 });
 socket.on("connect_error", (err) => out({ type: "connect_error", message: err.message }));
-socket.onAny((event, payload) => out({ type: "event", event, payload }));
+// `at`: when the handler ran, ms since the epoch (sub-millisecond: performance's clock).
+socket.onAny((event, payload) => out({ type: "event", event, payload, at: performance.timeOrigin + performance.now() }));
 socket.on("disconnect", (reason) => out({ type: "disconnect", reason }));
 
 const stop = () => { socket.close(); process.exit(0); };
