@@ -35,9 +35,9 @@ serve: $(STAMP)
 	@echo "Try: curl http://$(HOST):$(PORT)/health"
 	$(BIN)/harness serve --dev --host $(HOST) --port $(PORT) --password-cost 4
 
-## test: the whole test suite (CI runs exactly this through .ci/run): first two modules at a
-## time (most of their time is spent waiting on servers and runs), then the tests marked
-## `alone` (latency against a bound of milliseconds) with the machine to themselves
+## test: the whole test suite (CI runs exactly this through .ci/run): first the modules outside
+## tests/load, two at a time (most of their time is spent waiting on servers), then the load
+## runs (marked `alone`) one at a time, with the machine to themselves
 TEST_WORKERS ?= 2
 test: $(STAMP) $(JS)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone"; shared=$$?; \
