@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -74,34 +75,48 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-def listen(url: str) -> subprocess.Popen[str] | None:
+class Listener:
     """An independent store-owner listener in Node.js (`tests/js/listen.js`, the real
-    socket.io-client): it records when each event reached its handler (`Date.now()`-like,
-    same machine clock as `emittedAt`), and does nothing else."""
-    if shutil.which("node") is None or not (ROOT / "tests/js/node_modules/socket.io-client").is_dir():
-        return None
-    token = mint(SECRET, "benchmark-listener", Role.STORE_OWNER, "Benchmark listener")
-    return subprocess.Popen(["node", str(ROOT / "tests/js/listen.js"), url, token], cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    socket.io-client): it records when each event reached its handler (same machine clock as
+    `emittedAt`), and does nothing else. Its lines are read as they come (a thread): Node
+    writes to a pipe synchronously, and a full pipe would stall the listener itself."""
 
+    def __init__(self, url: str) -> None:
+        token = mint(SECRET, "benchmark-listener", Role.STORE_OWNER, "Benchmark listener")
+        self.proc = subprocess.Popen(["node", str(ROOT / "tests/js/listen.js"), url, token],
+                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-def listened(proc: subprocess.Popen[str] | None) -> dict[str, list[float]]:
-    """Emit-to-handler per event type, ms, from the listener's lines."""
-    if proc is None:
-        return {}
-    assert proc.stdin is not None
-    proc.stdin.close()
-    out, _ = proc.communicate(timeout=30)
-    lags: dict[str, list[float]] = {}
-    for line in out.splitlines():
-        try:
-            fact = json.loads(line)
-        except ValueError:
-            continue
-        emitted = (fact.get("payload") or {}).get("emittedAt") if fact.get("type") == "event" else None
-        if isinstance(emitted, (int, float)) and isinstance(fact.get("at"), (int, float)):
-            lags.setdefault(fact["event"], []).append(fact["at"] - emitted)
-    return lags
+    @staticmethod
+    def start(url: str) -> "Listener | None":
+        if shutil.which("node") is None or not (ROOT / "tests/js/node_modules/socket.io-client").is_dir():
+            return None
+        return Listener(url)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def stop(self) -> dict[str, list[float]]:
+        """Emit-to-handler per event type, ms."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()  # the listener stops when its stdin closes
+        self.proc.wait(timeout=30)
+        self._reader.join(timeout=30)
+        lags: dict[str, list[float]] = {}
+        for line in self.lines:
+            try:
+                fact = json.loads(line)
+            except ValueError:
+                continue
+            payload = fact.get("payload") if fact.get("type") == "event" else None
+            emitted = payload.get("emittedAt") if isinstance(payload, dict) else None
+            if isinstance(emitted, (int, float)) and isinstance(fact.get("at"), (int, float)):
+                lags.setdefault(fact["event"], []).append(fact["at"] - emitted)
+        return lags
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -111,7 +126,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def run(target: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     server, url = start(target)
-    listener = listen(url)
+    listener = Listener.start(url)
     try:
         argv = [str(Path(sys.executable).with_name("harness")), "load", "--target", url,
                 "--scenario", "lifecycle", "--users", str(args.users), "--spawn-rate",
@@ -122,7 +137,7 @@ def run(target: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         done = subprocess.run(argv, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         took = time.monotonic() - started
     finally:
-        node = listened(listener)
+        node = listener.stop() if listener is not None else {}
         stop(server)
     path = folder / "report.json"
     if not path.is_file():
