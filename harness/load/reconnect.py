@@ -246,8 +246,13 @@ class Follower:
                 if ended < since:
                     break
                 ids.append(order_id)
+            # Every listed order not yet to be read, even one followed by now: the socket is
+            # up again, and an order created while away can have its next change heard live
+            # while this listing was on its way (its missed `newOrder` still needs the read).
+            queued = set(ids)
             for order_id in self._discover(generation):
-                if order_id not in self.orders and order_id not in ids:
+                if order_id not in queued:
+                    queued.add(order_id)
                     ids.append(order_id)
             for order_id in ids:
                 if not self._current(generation):

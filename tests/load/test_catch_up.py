@@ -88,26 +88,119 @@ LateOwner.tasks = [LateOwner.script]
 '''
 
 
-def test_an_order_quiet_since_before_the_owner_connected_is_caught_up(
-        servers: ServerPool, tmp_path: Path) -> None:
-    locustfile = tmp_path / "script.py"
-    locustfile.write_text(SCRIPT)
-    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "2", "-r",
-            "10", "-t", "9s", "--only-summary", "--host", servers.get().url, "--tokens", "mint",
+def _run_script(script: str, url: str, folder: Path, users: int = 2) -> dict[str, Any]:
+    """A scripted locustfile run; its report.json, once the script said it ended well."""
+    locustfile = folder / "script.py"
+    locustfile.write_text(script)
+    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", str(users),
+            "-r", "10", "-t", "9s", "--only-summary", "--host", url, "--tokens", "mint",
             "--jwt-secret", LONG_SECRET, "--event-timeout", "2", "--no-witness",
-            "--report-dir", str(tmp_path / "run")]
+            "--report-dir", str(folder / "run")]
     proc = subprocess.run(argv, cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=90, start_new_session=True)
     out = proc.stdout + proc.stderr
     lines = [l for l in out.splitlines() if "SCRIPT " in l]
     assert lines, f"the script did not finish\n{out[-4000:]}"
-    script: dict[str, Any] = json.loads(lines[-1].split("SCRIPT ", 1)[1])
-    assert script["cut"] is True and script["consistent"] is True, (script, out[-3000:])
-    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    said: dict[str, Any] = json.loads(lines[-1].split("SCRIPT ", 1)[1])
+    assert said["cut"] is True and said["consistent"] is True, (said, out[-3000:])
+    return json.loads((folder / "run" / "report.json").read_text())
+
+
+def _recovered_everything(report: dict[str, Any]) -> None:
     away = report["reconnection"]
-    # The cancel reached the owner's room while it was away: its orderStatusUpdated is
-    # missed while away (not missing), and the catch-up's read of the order recovers it.
     assert away["missed_while_away"] >= 1, away
     assert away["recovered"] == away["missed_while_away"], away
     assert away["unrecovered_samples"] == [], away
     assert not nonzero_faults(report), table(report)
+
+
+def test_an_order_quiet_since_before_the_owner_connected_is_caught_up(
+        servers: ServerPool, tmp_path: Path) -> None:
+    report = _run_script(SCRIPT, servers.get().url, tmp_path)
+    # The cancel reached the owner's room while it was away: its orderStatusUpdated is
+    # missed while away (not missing), and the catch-up's read of the order recovers it.
+    _recovered_everything(report)
+
+
+#: Bug (the same flake's second cause, caught with a log of every catch-up: 1 run in 20
+#: beside a CPU hog): the catch-up took the orders to read from what the owner followed
+#: *before* listing the orders created while it was away, and then skipped listed orders it
+#: now followed. An order created while the owner was away, whose next change reached the
+#: reconnected owner live during that listing, was in neither: its `newOrder` was never
+#: recovered. Scripted: the owner's listing answer is held until that next change arrived.
+HEARD_DURING_LISTING_SCRIPT = '''
+import json
+
+import gevent
+from gevent.event import Event
+from locust import task
+
+from harness.contract import ChangeKind, Operation, Status
+from harness.load import runtime, users  # noqa: F401  (runtime: the harness plugin)
+
+placed, listing, moved = Event(), Event(), Event()
+seen = {}
+
+
+class Shopper(users.Customer):
+    fixed_count = 1
+
+    def script(self):
+        return self.wait()
+
+
+class Mover(users.StoreOwner):
+    """Moves the order on while the other owner lists the orders."""
+    fixed_count = 1
+
+    def script(self):
+        if moved.is_set() or not listing.wait(0.2):
+            return self.wait()
+        self.change(Operation.UPDATE_STATUS, ChangeKind.STATUS,
+                    json={"status": Status.PROCESSING.value}, order_id=seen["order"])
+        moved.set()
+
+
+class CutOwner(users.StoreOwner):
+    fixed_count = 1
+
+    def call(self, operation, **kwargs):
+        answer = super().call(operation, **kwargs)
+        if operation is Operation.LIST_ORDERS and placed.is_set() and not listing.is_set():
+            listing.set()   # the catch-up's listing: held until the order's next change is in
+            moved.wait(20)
+            for _ in range(100):
+                if seen["order"] in self.follower.orders:
+                    break
+                gevent.sleep(0.05)
+        return answer
+
+    def script(self):
+        if "consistent" in seen:
+            return self.wait()
+        gevent.sleep(1.0)  # the first connect's listing is over
+        self.sio.reconnection_delay, self.sio.randomization_factor = 1.0, 0.0
+        seen["cut"] = self.follower.cut("closed")
+        shopper = next(u for u in self.environment.runner.user_greenlets.greenlets
+                       if isinstance(getattr(u, "args", [None])[0], Shopper)).args[0]
+        seen["order"] = shopper.change(Operation.CHECKOUT, ChangeKind.CREATED,
+                                       json=shopper._body())["order"]["id"]
+        placed.set()
+        for _ in range(200):
+            gevent.sleep(0.05)
+            if moved.is_set() and self.follower.up and self.follower.away_since is None:
+                break
+        seen["consistent"] = self.follower.up and self.follower.away_since is None
+        print("SCRIPT " + json.dumps(seen), flush=True)
+
+
+Shopper.tasks = [Shopper.script]
+Mover.tasks = [Mover.script]
+CutOwner.tasks = [CutOwner.script]
+'''
+
+
+def test_an_order_heard_of_during_the_catch_up_listing_is_read(
+        servers: ServerPool, tmp_path: Path) -> None:
+    _recovered_everything(_run_script(HEARD_DURING_LISTING_SCRIPT, servers.get().url, tmp_path,
+                                      users=3))
