@@ -2,7 +2,9 @@
 
 Off by default. Each name changes exactly what it says (README, "Faults"):
 `room_leak`, `drop=<event>`, `duplicate=<event>`, `delay=<ms>`, `reorder`, `legacy_status`,
-`join_idor`.
+`join_idor`; and one that breaks no rule, `slow_answer=<ms>` (a change is made and its events
+pushed at once, its HTTP answer comes late), to prove that a run cut short while answers are
+awaited blames the server for nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from harness.contract import LEGACY_STATUSES, Event, Status
 
 FAULT_NAMES = ("room_leak", "drop=<event>", "duplicate=<event>", "delay=<ms>", "reorder",
-               "legacy_status", "join_idor")
+               "legacy_status", "join_idor", "slow_answer=<ms>")
 
 #: What `legacy_status` stores for a new order: the legacy value that `pending` replaced.
 LEGACY_NEW_ORDER_STATUS = next(old for old, new in LEGACY_STATUSES.items() if new == (Status.PENDING,))
@@ -34,6 +36,7 @@ class Faults:
     reorder: bool = False
     legacy_status: bool = False
     join_idor: bool = False
+    slow_answer_ms: int = 0
 
     @property
     def any(self) -> bool:
@@ -46,6 +49,8 @@ class Faults:
         parts += [f"duplicate={e.value}" for e in sorted(self.duplicate)]
         if self.delay_ms:
             parts.append(f"delay={self.delay_ms}")
+        if self.slow_answer_ms:
+            parts.append(f"slow_answer={self.slow_answer_ms}")
         return parts
 
 
@@ -62,7 +67,7 @@ def parse_faults(specs: list[str]) -> Faults:
     flags: dict[str, bool] = {}
     drop: set[Event] = set()
     duplicate: set[Event] = set()
-    delay_ms = 0
+    ms = {"delay": 0, "slow_answer": 0}
     for spec in specs:
         name, _, value = spec.strip().partition("=")
         if name in ("room_leak", "reorder", "legacy_status", "join_idor") and not value:
@@ -71,13 +76,14 @@ def parse_faults(specs: list[str]) -> Faults:
             drop.add(_event(value, spec))
         elif name == "duplicate" and value:
             duplicate.add(_event(value, spec))
-        elif name == "delay" and value:
+        elif name in ms and value:
             try:
-                delay_ms = int(value)
+                ms[name] = int(value)
             except ValueError:
-                raise FaultError(f"--fault {spec!r}: delay takes whole milliseconds") from None
-            if not 0 < delay_ms <= 60_000:
-                raise FaultError(f"--fault {spec!r}: delay must be 1..60000 ms")
+                raise FaultError(f"--fault {spec!r}: {name} takes whole milliseconds") from None
+            if not 0 < ms[name] <= 60_000:
+                raise FaultError(f"--fault {spec!r}: {name} must be 1..60000 ms")
         else:
             raise FaultError(f"unknown fault {spec!r} (faults: {', '.join(FAULT_NAMES)})")
-    return Faults(drop=frozenset(drop), duplicate=frozenset(duplicate), delay_ms=delay_ms, **flags)
+    return Faults(drop=frozenset(drop), duplicate=frozenset(duplicate), delay_ms=ms["delay"],
+                  slow_answer_ms=ms["slow_answer"], **flags)

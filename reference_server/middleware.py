@@ -6,6 +6,7 @@ the handshake itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Awaitable, Callable
 
@@ -83,3 +84,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(ApiError(ErrorCode.INTERNAL, "internal error"))
+
+
+def slow_answer_middleware(ms: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The `slow_answer` fault: a change's answer (a 2xx to anything but GET) is held `ms`,
+    after the change is stored and its events pushed."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if (request.method not in ("GET", "HEAD", "OPTIONS") and response.status // 100 == 2
+                and not request.path.startswith(SOCKETIO_PATH)):
+            await asyncio.sleep(ms / 1000.0)
+        return response
+
+    return middleware

@@ -10,6 +10,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from harness.contract import (
+    FIRST_VERSION,
     LEGACY_STATUSES,
     ErrorCode,
     OrderType,
@@ -95,7 +96,7 @@ def new_order(*, customer_id: str, store_id: str, body: dict[str, Any], status: 
         "driverId": None,
         "deliveryAddress": address,
         "statusHistory": [{"status": status, "at": now}],
-        "version": 1,
+        "version": FIRST_VERSION,
         "createdAt": now,
         "updatedAt": now,
         "payment": payment_summary(body["payment"]),

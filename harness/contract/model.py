@@ -47,6 +47,8 @@ LEGACY_STATUSES: Final[dict[str, tuple[Status, ...]]] = {
 
 #: Statuses after which nothing more happens to an order.
 TERMINAL_STATUSES: Final = frozenset({Status.DELIVERED, Status.CANCELLED})
+#: A new order's `version`; every change adds exactly 1.
+FIRST_VERSION: Final = 1
 
 
 class OrderType(StrEnum):

@@ -15,6 +15,7 @@ from .records import (
     Key,
     Presence,
     Receipt,
+    Unanswered,
     key_of,
     location_key,
     process_of,

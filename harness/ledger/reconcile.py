@@ -14,6 +14,11 @@ and as recovered when a catch-up read after the reconnect covers them (a read th
 in after the change's books were closed still recovers it: a silent drop can take longer
 to notice than the timeout).
 
+A change sent whose answer never came (`Unanswered`: the run stopped its user mid-request,
+the connection failed) may have been made: a receipt of that order that no recorded change
+claims, and that came in the timeout after the send, is not judged either (counted in
+`unanswered_events`), never called leaked.
+
 A process that is lost mid-run (a killed worker) takes its unshipped records with it: from
 a little before it was last heard from, its sockets' expectations and the receipts its users'
 unshipped changes would explain are not judged (counted in `not_judged`), never called
@@ -27,7 +32,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .records import CatchUp, ChangeRecord, CountsByEvent, Key, Presence, Receipt, process_of
+from ..contract import FIRST_VERSION
+from .records import (CatchUp, ChangeRecord, CountsByEvent, Key, Presence, Receipt, Unanswered,
+                      process_of)
 
 #: Called for every delivery: (event, socket, latency from the trigger in ms, the change).
 DeliveryHook = Callable[[str, str, float, ChangeRecord], None]
@@ -92,6 +99,11 @@ class Reconciler:
         self.lost: dict[str, float] = {}
         #: Expectations and receipts a lost process kept the books from judging.
         self.not_judged = 0
+        #: Changes sent whose answer never came, and the receipts only they could explain.
+        self.unanswered_requests = 0
+        self.unanswered_events = 0
+        #: Order (None: an order placed whose id never came back) -> when such changes were sent.
+        self._unanswered: dict[str | None, list[float]] = defaultdict(list)
 
     # --- input ----------------------------------------------------------------------------------
 
@@ -142,6 +154,21 @@ class Reconciler:
                     self._unrecovered[(c.socket, c.order_id)] = left
                 else:
                     del self._unrecovered[(c.socket, c.order_id)]
+
+    def add_unanswered(self, items: Iterable[Unanswered]) -> None:
+        for item in items:
+            self.unanswered_requests += 1
+            self._unanswered[item.order_id].append(item.sent_ms)
+
+    def _explained_by_unanswered(self, receipt: Receipt, key: Key) -> bool:
+        """An unmatched receipt of an order one of whose changes was sent and never answered,
+        arriving after the send and before the change's events must all have landed (an
+        order placed without an answer: any new order's first event)."""
+        sent = list(self._unanswered.get(key[1], ()))
+        if key[0] == "v" and key[2] == FIRST_VERSION:
+            sent += self._unanswered.get(None, ())
+        return any(t - self.settle_ms <= receipt.received_ms <= t + 2 * self.timeout_ms
+                   for t in sent)
 
     def process_lost(self, process: str, last_heard_ms: float) -> None:
         """A process died; it had shipped everything it recorded up to `last_heard_ms`.
@@ -267,6 +294,9 @@ class Reconciler:
             return
         if key[1] not in self._orders:
             self.foreign += 1
+            return
+        if self._explained_by_unanswered(receipt, key):
+            self.unanswered_events += 1
             return
         self.counts[receipt.event].leaked += 1
         if len(self.leak_samples) < 100:

@@ -86,6 +86,26 @@ class ChangeRecord:
 
 
 @dataclass(frozen=True)
+class Unanswered:
+    """A change sent whose answer never came: the run stopped its user mid-request, the
+    connection failed, or the answer could not be read. The server may have made it, so the
+    events it would explain are judged neither delivered nor leaked.
+
+    `order_id` is None for an order placed whose answer (and so whose id) never came."""
+
+    order_id: str | None
+    sent_ms: float
+    process: str
+
+    def to_wire(self) -> list[Any]:
+        return list(astuple(self))
+
+    @classmethod
+    def from_wire(cls, w: list[Any]) -> "Unanswered":
+        return cls(*w)
+
+
+@dataclass(frozen=True)
 class Receipt:
     """The first copy of one event at one socket (later copies are judged where they land)."""
 

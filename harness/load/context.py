@@ -27,6 +27,7 @@ from ..ledger import (
     Receipt,
     Reconciler,
     SocketLedger,
+    Unanswered,
     change_record,
     process_of,
     socket_id,
@@ -120,6 +121,10 @@ class RunContext:
         self._receipts: list[Receipt] = []
         self._presence: list[Presence] = []
         self._catchups: list[CatchUp] = []
+        self._unanswered: list[Unanswered] = []
+        #: Changes sent whose answer is awaited, by number (`awaiting_answer`).
+        self._awaiting: dict[int, Unanswered] = {}
+        self._awaiting_seq = 0
         #: Users offered to the witness, not yet shipped to the books (witness_link.py).
         self._witness_offers: list[Offer] = []
         self._offers_quota = OfferQuota()
@@ -209,6 +214,24 @@ class RunContext:
         while len(self._triggers) > 50_000:
             self._triggers.popitem(last=False)
 
+    def awaiting_answer(self, order_id: str | None, trigger: Trigger) -> int:
+        """A user sent a change and awaits its answer; `answer_came` with the number returned
+        ends the wait. One that never came is `Unanswered`: the server may have made it."""
+        self._awaiting_seq += 1
+        self._awaiting[self._awaiting_seq] = Unanswered(order_id, trigger.ms, self.process)
+        return self._awaiting_seq
+
+    def answer_came(self, number: int, *, answered: bool) -> None:
+        item = self._awaiting.pop(number, None)
+        if item is not None and not answered:
+            self._unanswered.append(item)
+
+    def answers_cut_short(self) -> None:
+        """The books close now (Ctrl-C closes them before the users stop): every change still
+        awaiting its answer is unanswered."""
+        self._unanswered.extend(self._awaiting.values())
+        self._awaiting.clear()
+
     def received(self, ledger: SocketLedger, event: str, payload: Any) -> None:
         """Every event any socket of this process receives comes through here. Its time is
         its frame's arrival (arrival.py), not this moment: the difference is the delay the
@@ -286,6 +309,7 @@ class RunContext:
                "receipts": [r.to_wire() for r in self._receipts],
                "presence": [r.to_wire() for r in self._presence],
                "catchups": [r.to_wire() for r in self._catchups],
+               "unanswered": [r.to_wire() for r in self._unanswered],
                "witness": [o.to_wire() for o in self._witness_offers]}
         for change in self._changes:
             first = change.emissions[0][0] if change.emissions else "none"
@@ -293,7 +317,7 @@ class RunContext:
         for receipt in self._receipts:
             self.taken["receipts"][receipt.event] = self.taken["receipts"].get(receipt.event, 0) + 1
         self._changes, self._receipts, self._presence, self._catchups = [], [], [], []
-        self._witness_offers = []
+        self._unanswered, self._witness_offers = [], []
         return out
 
     def keep_books(self, records: dict[str, list[Any]]) -> None:
@@ -304,6 +328,7 @@ class RunContext:
         self.reconciler.add_changes(ChangeRecord.from_wire(w) for w in records["changes"])
         self.reconciler.add_receipts(receipts)
         self.reconciler.add_catchups(CatchUp.from_wire(w) for w in records["catchups"])
+        self.reconciler.add_unanswered(Unanswered.from_wire(w) for w in records["unanswered"])
         if self.witness is not None:
             for wire in records.get("witness", []):
                 self.witness.offer(Offer.from_wire(wire))

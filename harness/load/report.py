@@ -127,6 +127,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
                           "last_heard_at": _iso(w["last_heard_ms"] / 1000.0)}
                          for w in ctx.lost_workers.values()],
         "not_judged": rec.not_judged,
+        "unanswered": {"requests": rec.unanswered_requests, "events": rec.unanswered_events},
         "latency_clamped": ctx.book.clamped,
         "witness": witness,
     }

@@ -354,10 +354,14 @@ def _why_incomplete(environment: Any, ctx: RunContext) -> str | None:
             not_judged = ctx.reconciler.not_judged if ctx.reconciler is not None else 0
             return (f"worker(s) lost mid-run: {lost}; their users were not judged from then on "
                     f"({not_judged} expectations and receipts not judged)")
+    not_judged = ctx.reconciler.not_judged if ctx.reconciler is not None else 0
+    unjudged = (f"; {not_judged} expectations and receipts after the workers' last records "
+                "were not judged" if not_judged else "")
     if ctx.interrupted and ctx.ran_to_the_end:
-        return "interrupted while draining the events in flight (Ctrl-C)"
+        return "interrupted while draining the events in flight (Ctrl-C)" + unjudged
     if not ctx.ran_to_the_end:
-        return "interrupted before the planned end (Ctrl-C, a signal, or the web UI's stop)"
+        return ("interrupted before the planned end (Ctrl-C, a signal, or the web UI's stop)"
+                + unjudged)
     return None
 
 
@@ -392,9 +396,18 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     if ctx.report_written:
         return
     ctx.report_written = True
-    if not isinstance(environment.runner, MasterRunner):
-        ctx.keep_books(ctx.take_records())
     assert ctx.reconciler is not None
+    if not isinstance(environment.runner, MasterRunner):
+        ctx.answers_cut_short()
+        ctx.keep_books(ctx.take_records())
+    else:
+        # A worker that did not drain (Ctrl-C, or the drain timed out) was cut short: the
+        # books close on what it shipped last. What it had not shipped yet (receipts, changes
+        # still awaiting their answers) is set apart as not judged, as for a lost worker,
+        # never called missing or leaked.
+        for node, (process, last_heard_ms) in ctx.worker_nodes.items():
+            if node not in ctx.lost_workers and node not in ctx.drained_workers:
+                ctx.reconciler.process_lost(process, last_heard_ms)
     ctx.reconciler.finish()
     if ctx.witness is not None:
         ctx.witness.stop()

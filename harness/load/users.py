@@ -13,7 +13,8 @@ import logging
 import random
 import time
 import zlib
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 from urllib.parse import urlencode
 
 import gevent
@@ -251,11 +252,29 @@ class OrderAppUser(FastHttpUser):
                expect: tuple[int, ...] = (), name: str | None = None, **path: str) -> dict[str, Any]:
         """Cause a change through the API and tell the ledger what it must send."""
         trigger: Trigger = self.ctx.trigger()
-        answer = self.call(operation, json=json, expect=expect, name=name, **path)
-        order = answer["order"]
-        self.ctx.caused(order, kind, trigger)
+        with self._unless_answered(path.get("order_id"), trigger):
+            answer = self.call(operation, json=json, expect=expect, name=name, **path)
+            order = answer["order"]
+            self.ctx.caused(order, kind, trigger)
         self.follower.saw_order(order)
         return answer
+
+    @contextmanager
+    def _unless_answered(self, order_id: str | None, trigger: Trigger) -> Iterator[None]:
+        """Tell the ledger of a change sent whose answer never came: the books closed or the
+        user was stopped mid-request (Ctrl-C, the run's end), no answer came
+        (TargetUnreachable), or it could not be read. The server may have made the change and
+        pushed its events. A refusal (HttpRefused) is an answer: nothing changed."""
+        number = self.ctx.awaiting_answer(order_id, trigger)
+        answered = False
+        try:
+            yield
+            answered = True
+        except HttpRefused:
+            answered = True
+            raise
+        finally:
+            self.ctx.answer_came(number, answered=answered)
 
     def wait(self) -> None:
         """Idle while the run drains, so no user causes a change then."""
@@ -327,8 +346,9 @@ class Customer(OrderAppUser):
                          "email": f"rh-{self.ctx.options.run_id}-guest-{self.rng.getrandbits(40):x}@example.test",
                          "phone": self.fake.phone_number()[:40] or "+1 555 0100"}
         trigger = self.ctx.trigger()
-        answer = self.call(Operation.GUEST_CHECKOUT, json=body, auth=False)
-        self.ctx.caused(answer["order"], ChangeKind.CREATED, trigger)
+        with self._unless_answered(None, trigger):
+            answer = self.call(Operation.GUEST_CHECKOUT, json=body, auth=False)
+            self.ctx.caused(answer["order"], ChangeKind.CREATED, trigger)
         guest = GuestSocket(self, answer["token"], answer["order"]["customerId"])
         try:
             guest.open()

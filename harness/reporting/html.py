@@ -567,10 +567,14 @@ def render(report: dict[str, Any], hist_data: dict[str, Any]) -> str:
     parts.append('<h2 id="delivery">Delivery accounts</h2>')
     rows = [[event] + [report["events"].get(event, {}).get(v, 0) for v in VERDICTS] for event in events]
     parts.append(_table(["event"] + list(VERDICTS), rows, bad_cols=range(3, 3 + len(FAULTS))))
+    unanswered = report.get("unanswered") or {}
     parts.append(f"<p>late events: {_e(report.get('late_events'))}; foreign events: "
                  f"{_e(report.get('foreign_events'))}"
-                 + (f"; not judged around a lost worker: {_e(report.get('not_judged'))}"
-                    if report.get("lost_workers") else "") + "</p>")
+                 + (f"; not judged around a lost or cut-short worker: {_e(report.get('not_judged'))}"
+                    if report.get("not_judged") else "")
+                 + (f"; changes sent whose answer never came: {_e(unanswered.get('requests'))} "
+                    f"(events only they could explain, not judged: {_e(unanswered.get('events'))})"
+                    if unanswered.get("requests") else "") + "</p>")
     parts.append(_fig(plot_delivery(report, events),
                       "The seven ledger counts per event type; red bars are faults that must be zero "
                       "(expected = delivered + missing)."))

@@ -61,6 +61,11 @@ def markdown_text(report: dict[str, Any], verdicts: Iterable[dict[str, Any]]) ->
         for event, entry in events.items():
             lines.append(f"| {event} | " + " | ".join(_num(entry.get(n)) for n in COUNT_NAMES) + " |")
         lines.append("")
+        unanswered = report.get("unanswered") or {}
+        if unanswered.get("requests"):
+            lines += [f"{unanswered['requests']} changes were sent whose answer never came; "
+                      f"{_num(unanswered.get('events'))} events only they could explain were "
+                      "not judged.", ""]
         lines.append("### Latency (trigger to delivery, ms)")
         lines.append("")
         lines.append("| event | p50 | p99 | samples |")

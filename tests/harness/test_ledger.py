@@ -23,6 +23,7 @@ from harness.ledger import (
     Presence,
     Receipt,
     Reconciler,
+    Unanswered,
     SocketLedger,
     change_record,
     process_of,
@@ -278,3 +279,25 @@ def test_without_a_lost_process_an_unrecorded_change_is_a_leak() -> None:
     rec.add_receipts([Receipt(socket_id("w1", 1), Event.ORDER_STATUS_UPDATED, version_key("o1", 4), 1500.0)])
     rec.finish()
     assert rec.counts[Event.ORDER_STATUS_UPDATED].leaked == 1 and rec.not_judged == 0
+
+
+def test_receipts_a_change_sent_without_an_answer_explains_are_not_leaks() -> None:
+    rec = Reconciler(timeout_ms=5000, settle_ms=1000)
+    owner = socket_id("w1", 1)
+    rec.add_presence([_connected(owner, STORE_OWNERS_ROOM)])
+    rec.add_changes([_status_change(trigger_ms=1000.0),
+                     change_record(dict(ORDER, id="o2", version=2), ChangeKind.STATUS,
+                                   trigger_ms=1000.0, process="p1")])
+    # o1's next change was sent at 2000 and never answered; so was an order placed at 3000.
+    rec.add_unanswered([Unanswered("o1", 2000.0, "p1"), Unanswered(None, 3000.0, "p1")])
+    rec.add_receipts([
+        Receipt(owner, Event.ORDER_STATUS_UPDATED, version_key("o1", 3), 2100.0),   # explained
+        Receipt(owner, Event.ORDER_STATUS_UPDATED, version_key("o1", 4), 30_000.0),  # long after
+        Receipt(owner, Event.ORDER_STATUS_UPDATED, version_key("o2", 3), 2100.0),   # another order
+        Receipt(owner, Event.NEW_ORDER, version_key("o2", 1), 3500.0),              # a new order's first
+    ])
+    rec.finish()
+    assert rec.counts[Event.ORDER_STATUS_UPDATED].leaked == 2
+    assert rec.counts[Event.NEW_ORDER].leaked == 0
+    assert (rec.unanswered_requests, rec.unanswered_events) == (2, 2)
+    assert Unanswered.from_wire(Unanswered(None, 1.5, "p").to_wire()) == Unanswered(None, 1.5, "p")

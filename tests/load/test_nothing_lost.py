@@ -1,9 +1,11 @@
 """Nothing lost: an interrupted run, or one whose load generator or worker dies, still leaves
-a report of what was measured, marked incomplete (issue 4, part 4).
+a report of what was measured, marked incomplete (issue 4, part 4), and blames the server for
+nothing that the interruption caused.
 
-The three endings run at once (a module fixture), each with its own run against the same
-server: most of their time is spent waiting for a checkpoint or for the run's end, and three
-runs sharing one server must keep apart books (each sees the others' orders as foreign).
+The endings run at once (a module fixture), each with its own run: most of their time is
+spent waiting for a checkpoint or for the run's end. Three share one server and must keep
+apart books (each sees the others' orders as foreign); two share one that answers changes
+late, so that Ctrl-C always finds changes made whose answers are still awaited.
 """
 
 from __future__ import annotations
@@ -118,15 +120,38 @@ def worker_killed(url: str, folder: Path) -> Ending:
     return Ending(proc.returncode, "".join(seen) + out, folder, {"killed_pid": match.group(2)})
 
 
-ENDINGS: dict[str, Callable[[str, Path], Ending]] = {
-    "sigint": sigint_halfway, "generator killed": generator_killed, "worker killed": worker_killed}
+#: A server that makes each change and pushes its events at once, and answers 1.5 s later.
+SLOW_ANSWER = ("slow_answer=1500",)
+
+
+def sigint_with_answers_awaited(url: str, folder: Path, workers: int = 0) -> Ending:
+    """Ctrl-C while most store owners and drivers await a change's answer (SLOW_ANSWER)."""
+    proc = _start(load_argv(url, folder, duration="40", think_time="0.1-0.4", workers=workers))
+    try:
+        _wait_for_delivered(folder / "report.json", proc)
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        _stop_group(proc)
+    return Ending(proc.returncode, out, folder)
+
+
+#: name -> (the server's faults, the ending). Five runs at once, on two servers.
+ENDINGS: dict[str, tuple[tuple[str, ...], Callable[[str, Path], Ending]]] = {
+    "sigint": ((), sigint_halfway), "generator killed": ((), generator_killed),
+    "worker killed": ((), worker_killed),
+    "sigint, answers awaited": (SLOW_ANSWER, sigint_with_answers_awaited),
+    "sigint, answers awaited, 2 workers": (
+        SLOW_ANSWER, lambda url, folder: sigint_with_answers_awaited(url, folder, workers=2))}
 
 
 @pytest.fixture(scope="module")
 def endings(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ending]:
-    url = servers.get().url
-    return concurrently({name: (lambda run=run: run(url, tmp_path_factory.mktemp("ending") / "run"))
-                         for name, run in ENDINGS.items()})
+    urls = {faults: servers.get(*faults).url for faults, _ in ENDINGS.values()}
+    return concurrently({name: (lambda run=run, url=urls[faults]:
+                                run(url, tmp_path_factory.mktemp("ending") / "run"))
+                         for name, (faults, run) in ENDINGS.items()})
 
 
 def test_sigint_halfway_writes_an_incomplete_report_and_exits_130(endings: dict[str, Ending]) -> None:
@@ -142,6 +167,29 @@ def test_sigint_halfway_writes_an_incomplete_report_and_exits_130(endings: dict[
     assert "INCOMPLETE" in ending.out and "Incomplete run" in (ending.folder / "report.md").read_text()
     # Two other runs shared the server meanwhile: their orders are foreign, never leaks.
     assert report["isolation"]["leaked"] == 0, table(report)
+
+
+def test_changes_whose_answers_ctrl_c_cut_off_are_no_leaks(endings: dict[str, Ending]) -> None:
+    """The run stopped users that awaited a change's answer: the server made those changes and
+    pushed their events, which reached users not yet stopped. No recorded change claims them;
+    they are counted apart (`unanswered`), never called leaked."""
+    ending = endings["sigint, answers awaited"]
+    assert ending.returncode == 130, ending.out[-3000:]
+    report = ending.report
+    assert report["isolation"]["leaked"] == 0, (table(report), report["isolation"]["unmatched_samples"])
+    unanswered = report["unanswered"]
+    assert unanswered["requests"] > 0 and unanswered["events"] > 0, unanswered
+
+
+def test_with_workers_ctrl_c_sets_apart_what_they_had_not_shipped(endings: dict[str, Ending]) -> None:
+    """The master closes the books on what its workers shipped last (once a second): changes
+    whose answers came after that, or never, and the receipts they explain, are not judged."""
+    ending = endings["sigint, answers awaited, 2 workers"]
+    assert ending.returncode == 130, ending.out[-3000:]
+    report = ending.report
+    assert report["isolation"]["leaked"] == 0, (table(report), report["isolation"]["unmatched_samples"])
+    assert report["not_judged"] > 0, report["not_judged"]
+    assert "not judged" in report["run"]["incomplete_reason"], report["run"]["incomplete_reason"]
 
 
 def test_a_killed_load_generator_leaves_its_last_checkpoint(endings: dict[str, Ending]) -> None:

@@ -115,6 +115,7 @@ def full_report(witness: dict[str, Any] | None) -> dict[str, Any]:
             "latency_suspect": False, "note": None},
         "processes": [{"process": "vm-1"}],
         "late_events": 0, "foreign_events": 0, "lost_workers": [], "not_judged": 0,
+        "unanswered": {"requests": 0, "events": 0},
         "latency_clamped": {},
     }
     if witness is not None:

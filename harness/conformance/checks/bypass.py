@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from ...contract import DEFAULT_STORE_ID, Event, OrderType, Role, Status
+from ...contract import DEFAULT_STORE_ID, FIRST_VERSION, Event, OrderType, Role, Status
 from ..model import CheckSkipped, expect
 from ..registry import check
 from ..scene import party, wait_until
@@ -26,7 +26,7 @@ def order_document(target: Target, customer_id: str) -> dict[str, Any]:
             "storeId": DEFAULT_STORE_ID, "orderType": OrderType.PICKUP.value, "items": items,
             "total": total, "status": Status.PENDING.value, "driverId": None,
             "deliveryAddress": None, "statusHistory": [{"status": Status.PENDING.value, "at": now}],
-            "version": 1, "createdAt": now, "updatedAt": now}
+            "version": FIRST_VERSION, "createdAt": now, "updatedAt": now}
 
 
 def status_update(status: Status, previous: Status, version: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from ... import payloads
 from ...api import Session
 from ...contract import (
     BY_OPERATION,
+    FIRST_VERSION,
     LEGACY_STATUSES,
     Event,
     Operation,
@@ -38,19 +39,19 @@ async def _starts_pending(target: Target, how: str, operation: Operation, body: 
     expect(status == Status.PENDING.value,
            f"a new order ({how}) starts {status!r}{legacy_note(status)}, not "
            f"{Status.PENDING.value!r}", sent=ex.sent,
-           expected={"status": Status.PENDING.value, "version": 1}, got=ex.got)
-    expect(order.get("version") == 1, f"a new order ({how}) starts at version "
-           f"{order.get('version')!r}, not 1", sent=ex.sent, expected={"version": 1}, got=ex.got)
+           expected={"status": Status.PENDING.value, "version": FIRST_VERSION}, got=ex.got)
+    expect(order.get("version") == FIRST_VERSION, f"a new order ({how}) starts at version "
+           f"{order.get('version')!r}, not {FIRST_VERSION}", sent=ex.sent, expected={"version": FIRST_VERSION}, got=ex.got)
 
     token = customer.token if customer else ex.answer.get("token")
     expect(isinstance(token, str) and bool(token), "guest checkout answered no token",
            sent=ex.sent, expected="{order, token}", got=ex.got)
     stored = await target.api.order(token, order["id"])
-    expect(stored.get("status") == Status.PENDING.value and stored.get("version") == 1,
+    expect(stored.get("status") == Status.PENDING.value and stored.get("version") == FIRST_VERSION,
            f"the new order ({how}) reads back as {stored.get('status')!r}"
            f"{legacy_note(stored.get('status'))} version {stored.get('version')!r}",
            sent=f"GET the order {order['id']} as its customer",
-           expected={"status": Status.PENDING.value, "version": 1},
+           expected={"status": Status.PENDING.value, "version": FIRST_VERSION},
            got={"status": stored.get("status"), "version": stored.get("version")})
 
     name = Event.NEW_ORDER.value
