@@ -35,10 +35,10 @@ serve: $(STAMP)
 	@echo "Try: curl http://$(HOST):$(PORT)/health"
 	$(BIN)/harness serve --dev --host $(HOST) --port $(PORT) --password-cost 4
 
-## test: the whole test suite (CI runs exactly this through .ci/run): first the modules outside
-## tests/load, two at a time (most of their time is spent waiting on servers), then the load
-## runs (marked `alone`) one at a time, with the machine to themselves
-TEST_WORKERS ?= 2
+## test: the whole test suite (CI runs exactly this through .ci/run): first every module not
+## marked `alone`, three at a time (most of their time is spent waiting on servers), then the
+## load runs marked `alone` one at a time, with the machine to themselves
+TEST_WORKERS ?= 3
 test: $(STAMP) $(JS)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone"; shared=$$?; \
 	$(BIN)/python -m pytest -m alone; alone=$$?; \

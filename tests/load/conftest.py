@@ -8,15 +8,22 @@ import pytest
 from tests.support.load_runs import ServerPool
 
 
+#: Modules whose runs hold no latency bound and start no Locust workers: they run with the
+#: rest, two or three modules at a time (each was tried beside a CPU hog).
+SHARE_THE_MACHINE = frozenset({"test_catch_up.py", "test_no_false_pass.py", "test_thresholds_e2e.py"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every load run is `alone` (`make test` runs them one module at a time, after the rest):
-    beside another module's runs under pytest-xdist, the two workers of a `--workers 2` run
-    both went silent for 4 to 13 s and were called lost, a storm left one event unrecovered,
-    and a shared server's run counted 4 leaks. Not yet explained; until it is, load runs do
-    not share the machine with other modules' runs."""
+    """Every other load run is `alone` (`make test` runs them one module at a time, after the
+    rest): latency figures to a few milliseconds need the machine; and beside another
+    module's runs under pytest-xdist, the two workers of a `--workers 2` run both went silent
+    for 4 to 13 s and were called lost (not yet explained). Two other faults seen there are
+    explained and mended: a storm's unrecovered event (the catch-up's second cause) and a
+    shared server's leaks (changes whose answers the run's stop cut off: `unanswered`)."""
     here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        path = Path(str(item.fspath))
+        if here in path.parents and path.name not in SHARE_THE_MACHINE:
             item.add_marker(pytest.mark.alone)
 
 

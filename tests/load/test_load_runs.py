@@ -248,9 +248,21 @@ def test_delay_alone_gives_no_verdicts(light_runs: dict[str, LoadRun]) -> None:
             assert report["events"][event]["delivered"] > 0, f"{name}\n{table(report)}"
 
 
-# Alone (`make test` runs it after the rest): with another module's load beside it, the clean
-# run's trigger-to-delivery, whose events are emitted while the server still answers the
-# request, took the contention that the delayed run's events, 250 ms later, missed (243 ms).
+def _server_part_ms(report: dict[str, Any], event: str) -> float:
+    """From the request to the emit, at the median: the server's own work (and the clocks'
+    offset), which trigger-to-delivery holds and emit-to-delivery does not."""
+    figures = report["events"][event]
+    return figures["trigger_to_delivery"]["p50_ms"] - figures["emit_to_delivery"]["p50_ms"]
+
+
+# Emit-to-delivery must move by the delay and nothing else: the server stamps `emittedAt`
+# before it waits. Trigger-to-delivery also holds the server's work from request to emit, and
+# that is not the same in both runs: the clean server emits while it still answers the request
+# and while the users it just told react at once; the delayed one emits 250 ms later, into a
+# quiet moment (seen alone: clean 11.3 ms from request to emit, delayed 4.9 ms, shift 244.6).
+# The median's bound widens by that difference; what pins the harness's own stamps down is
+# the floor: no delivery from the delayed server may come sooner than the delay after the
+# request that caused it (a trigger stamped late, or a receipt stamped early, breaks it).
 @pytest.mark.alone
 @pytest.mark.parametrize("event", ["orderStatusUpdated", "newOrder"])
 @pytest.mark.parametrize("figure", ["trigger_to_delivery", "emit_to_delivery"])
@@ -264,8 +276,15 @@ def test_delay_moves_the_median_by_250_ms(light_runs: dict[str, LoadRun], event:
                f"{clean['generator']['note']} / {delayed['generator']['note']}")
     assert before["count"] >= 100 and after["count"] >= 100, context
     shift = after["p50_ms"] - before["p50_ms"]
+    tolerance = TOLERANCE_MS
+    if figure == "trigger_to_delivery":
+        server = _server_part_ms(delayed, event) - _server_part_ms(clean, event)
+        tolerance += abs(server)
+        context += f"; the server's own request-to-emit differs by {server:.3f} ms"
+        soonest_ms = decode(light_runs["delay"].histograms["figures"][event]["total"]).get_min_value() / 1000.0
+        assert soonest_ms >= DELAY_MS - 1.0, f"a delivery {soonest_ms:.3f} ms after its request; {context}"
     print(f"\n{context}: shift {shift:.3f} ms")
-    assert abs(shift - DELAY_MS) <= TOLERANCE_MS, f"shift {shift:.3f} ms; {context}"
+    assert abs(shift - DELAY_MS) <= tolerance, f"shift {shift:.3f} ms; {context}"
 
 
 # --- a master and two local workers ------------------------------------------------------------------

@@ -57,16 +57,22 @@ def _wait_for_checkpoint(report: Path, proc: subprocess.Popen[str], limit_s: flo
         time.sleep(0.2)
 
 
-def _delivered(report: Path) -> int:
+def _checkpoint_holds(report: Path, holds: Callable[[dict[str, Any]], bool]) -> bool:
     try:  # the checkpoint replaces the file whole; a read may still meet a missing one
-        return sum(e["delivered"] for e in json.loads(report.read_text())["events"].values())
+        return holds(json.loads(report.read_text()))
     except (OSError, ValueError, KeyError):
-        return 0
+        return False
 
 
-def _wait_for_delivered(report: Path, proc: subprocess.Popen[str], limit_s: float = 40.0) -> None:
+def _delivered(report: dict[str, Any]) -> bool:
+    return sum(e["delivered"] for e in report["events"].values()) > 0
+
+
+def _wait_for_delivered(report: Path, proc: subprocess.Popen[str], limit_s: float = 40.0,
+                        holds: Callable[[dict[str, Any]], bool] = _delivered) -> None:
+    """Until a checkpoint holds delivered events (or what `holds` asks for)."""
     deadline = time.monotonic() + limit_s
-    while _delivered(report) == 0:
+    while not _checkpoint_holds(report, holds):
         assert proc.poll() is None, "the run ended before a checkpoint held delivered events"
         assert time.monotonic() < deadline, "no checkpoint with delivered events"
         time.sleep(0.2)
@@ -111,9 +117,17 @@ def worker_killed(url: str, folder: Path) -> Ending:
             if match:
                 break
         assert match, "".join(seen)
-        _wait_for_checkpoint(folder / "report.json", proc)
-        time.sleep(3)
-        os.kill(int(match.group(2)), signal.SIGKILL)   # one worker dies without a goodbye
+        victim = match.group(2)
+
+        def victim_shipped(report: dict[str, Any]) -> bool:
+            # On a busy machine a worker may still be starting when the first checkpoint is
+            # written; killed before it shipped anything, it would leave nothing to set apart.
+            return any(p["process"].endswith(f"-{victim}") and sum(p["receipts"].values()) > 0
+                       for p in report["processes"])
+
+        _wait_for_delivered(folder / "report.json", proc, holds=victim_shipped)
+        time.sleep(2)
+        os.kill(int(victim), signal.SIGKILL)   # one worker dies without a goodbye
         out, _ = proc.communicate(timeout=150)
     finally:
         _stop_group(proc)
