@@ -66,13 +66,22 @@ class Collector:
         while True:
             gevent.sleep(YOUNG_EVERY_S)
             if time.monotonic() - last_full >= FULL_EVERY_S:
-                gc.unfreeze()
-                gc.collect()
-                self.full += 1
+                self.collect_all()
                 last_full = time.monotonic()
             else:
-                gc.collect(1)
-            gc.freeze()
+                self.collect_young()
+
+    def collect_young(self) -> None:
+        """Collect the young generations; freeze what survives."""
+        gc.collect(1)
+        gc.freeze()
+
+    def collect_all(self) -> None:
+        """Thaw the frozen objects, collect everything once, freeze what survives."""
+        gc.unfreeze()
+        gc.collect()
+        self.full += 1
+        gc.freeze()
 
     def _timed(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
