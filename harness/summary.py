@@ -49,8 +49,23 @@ def summary_text(report: dict[str, Any]) -> str:
                      f"({iso.get('bad_tokens_accepted', 0)} accepted), {iso.get('leaked', 0)} events leaked")
     if report["generator"]["latency_suspect"]:
         lines.append("WARNING: " + report["generator"]["note"])
+    lines += backlog_lines(report)
     lines += witness_lines(report.get("witness"))
     return "\n".join(lines)
+
+
+def backlog_lines(report: dict[str, Any]) -> list[str]:
+    """What the generator's own backlog did to the books, when it did anything."""
+    lines = []
+    recorded_late = report.get("recorded_late_events") or 0
+    if recorded_late:
+        lines.append(f"NOTE: {recorded_late} events arrived in time but were recorded only after "
+                     "their books closed (the generator was behind on its backlog); judged by "
+                     "their arrival, they count as delivered")
+    late = report.get("late_events") or 0
+    if late:
+        lines.append(f"NOTE: {late} events arrived after the event timeout: they count as missing")
+    return lines
 
 
 def _top(counts: dict[str, Any], limit: int = 3) -> str:

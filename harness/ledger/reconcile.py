@@ -69,8 +69,14 @@ class Reconciler:
         self.settle_ms = settle_ms
         self.counts = CountsByEvent()
         self.away = AwayStats()
-        #: Receipts that came after their change's books were closed (already counted missing).
+        #: Receipts that came after their change's books were closed and after the timeout
+        #: (they stay missing).
         self.late = 0
+        #: Receipts within the timeout that their process recorded only after the books closed
+        #: (a generator behind on its backlog): counted missing at the close, then delivered.
+        self.recorded_late = 0
+        #: Closed books with expectations counted missing: key -> (the change, (socket, event)s).
+        self._missing_at: dict[Key, tuple[ChangeRecord, set[tuple[str, str]]]] = {}
         #: Events for orders this run did not create (another user of a shared server).
         self.foreign = 0
         self.leak_samples: list[tuple[str, str, Key]] = []
@@ -121,7 +127,8 @@ class Reconciler:
         for receipt in receipts:
             self.receipts_seen += 1
             if receipt.key in self._closed:
-                self.late += 1
+                if not self._recorded_late(receipt):
+                    self.late += 1
                 continue
             if receipt.key not in self._receipts:
                 heapq.heappush(self._receipt_due, (receipt.received_ms, receipt.key))
@@ -251,6 +258,7 @@ class Reconciler:
                     counts.expected += 1
                     counts.missing += 1
                     complete = False
+                    self._missing_at.setdefault(key, (change, set()))[1].add((socket, event))
                     if len(self.missing_samples) < 100:
                         self.missing_samples.append((event, socket, key, change.trigger_ms))
                 elif sock.ever_before(change.trigger_ms):
@@ -302,7 +310,31 @@ class Reconciler:
         if len(self.leak_samples) < 100:
             self.leak_samples.append((receipt.event, receipt.socket, key))
 
+    def _recorded_late(self, receipt: Receipt) -> bool:
+        """A receipt for closed books that its socket had in time (its arrival stamp is within
+        the timeout), but that its process recorded only after the books closed: a generator
+        behind on its backlog. It was counted missing; it is a delivery."""
+        closed = self._missing_at.get(receipt.key)
+        if closed is None:
+            return False
+        change, waiting = closed
+        slot = (receipt.socket, receipt.event)
+        if slot not in waiting or receipt.received_ms - change.trigger_ms > self.timeout_ms:
+            return False
+        waiting.discard(slot)
+        counts = self.counts[receipt.event]
+        counts.missing -= 1
+        counts.delivered += 1
+        self.recorded_late += 1
+        self.missing_samples = [m for m in self.missing_samples
+                                if (m[0], m[1], m[2]) != (receipt.event, receipt.socket, receipt.key)]
+        if self._on_delivery:
+            self._on_delivery(receipt.event, receipt.socket,
+                              receipt.received_ms - change.trigger_ms, change)
+        return True
+
     def _forget_closed(self, now_ms: float) -> None:
         horizon = now_ms - 2 * self.timeout_ms
         for key in [k for k, t in self._closed.items() if t < horizon]:
             del self._closed[key]
+            self._missing_at.pop(key, None)

@@ -122,6 +122,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
         "processes": ([w["own"] for w in ctx.workers.values() if "own" in w] if ctx.workers
                       else [ctx.own_counts()]),
         "late_events": rec.late,
+        "recorded_late_events": rec.recorded_late,
         "foreign_events": rec.foreign,
         "lost_workers": [{"node": w["node"], "process": w["process"],
                           "last_heard_at": _iso(w["last_heard_ms"] / 1000.0)}

@@ -568,7 +568,8 @@ def render(report: dict[str, Any], hist_data: dict[str, Any]) -> str:
     rows = [[event] + [report["events"].get(event, {}).get(v, 0) for v in VERDICTS] for event in events]
     parts.append(_table(["event"] + list(VERDICTS), rows, bad_cols=range(3, 3 + len(FAULTS))))
     unanswered = report.get("unanswered") or {}
-    parts.append(f"<p>late events: {_e(report.get('late_events'))}; foreign events: "
+    parts.append(f"<p>late events: {_e(report.get('late_events'))}; recorded late (counted "
+                 f"delivered): {_e(report.get('recorded_late_events'))}; foreign events: "
                  f"{_e(report.get('foreign_events'))}"
                  + (f"; not judged around a lost or cut-short worker: {_e(report.get('not_judged'))}"
                     if report.get("not_judged") else "")

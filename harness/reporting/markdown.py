@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..ledger.records import COUNT_NAMES
+from ..summary import backlog_lines
 from .thresholds import TRIGGER_TO_DELIVERY, did_no_work, failed, headline
 
 
@@ -61,6 +62,7 @@ def markdown_text(report: dict[str, Any], verdicts: Iterable[dict[str, Any]]) ->
         for event, entry in events.items():
             lines.append(f"| {event} | " + " | ".join(_num(entry.get(n)) for n in COUNT_NAMES) + " |")
         lines.append("")
+        lines += [f"{line}.\n" for line in backlog_lines(report)]
         unanswered = report.get("unanswered") or {}
         if unanswered.get("requests"):
             lines += [f"{unanswered['requests']} changes were sent whose answer never came; "

@@ -301,3 +301,22 @@ def test_receipts_a_change_sent_without_an_answer_explains_are_not_leaks() -> No
     assert rec.counts[Event.NEW_ORDER].leaked == 0
     assert (rec.unanswered_requests, rec.unanswered_events) == (2, 2)
     assert Unanswered.from_wire(Unanswered(None, 1.5, "p").to_wire()) == Unanswered(None, 1.5, "p")
+
+
+def test_a_receipt_the_generator_recorded_after_the_books_closed_is_judged_by_its_arrival() -> None:
+    rec = Reconciler(timeout_ms=5000, settle_ms=1000)
+    early, late = socket_id("w1", 1), socket_id("w1", 2)
+    rec.add_presence([_connected(early, STORE_OWNERS_ROOM), _connected(late, STORE_OWNERS_ROOM)])
+    change = _status_change(trigger_ms=1000.0)
+    rec.add_changes([change])
+    rec.settle(7000.0)   # closed: neither receipt is in the books yet
+    osu = rec.counts[Event.ORDER_STATUS_UPDATED]
+    assert (osu.expected, osu.delivered, osu.missing) == (2, 0, 2)
+    # Both come in now: one had arrived in time (stamped 1200: the generator was behind),
+    # the other arrived after the timeout.
+    rec.add_receipts([Receipt(early, Event.ORDER_STATUS_UPDATED, change.key, 1200.0),
+                      Receipt(late, Event.ORDER_STATUS_UPDATED, change.key, 6500.0),
+                      Receipt(early, Event.ORDER_STATUS_UPDATED, change.key, 1300.0)])  # a copy
+    assert (osu.expected, osu.delivered, osu.missing) == (2, 1, 1)
+    assert (rec.recorded_late, rec.late) == (1, 2)
+    assert [m[1] for m in rec.missing_samples] == [late]

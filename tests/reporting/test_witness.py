@@ -114,7 +114,7 @@ def full_report(witness: dict[str, Any] | None) -> dict[str, Any]:
             "arrival_stamps": {"kernel": 900, "read": 0}, "suspect": False, "reasons": []}],
             "latency_suspect": False, "note": None},
         "processes": [{"process": "vm-1"}],
-        "late_events": 0, "foreign_events": 0, "lost_workers": [], "not_judged": 0,
+        "late_events": 0, "recorded_late_events": 0, "foreign_events": 0, "lost_workers": [], "not_judged": 0,
         "unanswered": {"requests": 0, "events": 0},
         "latency_clamped": {},
     }
@@ -436,3 +436,13 @@ def test_no_plot_without_witness_figures() -> None:
     text = "".join(report_html._witness_section(full_report(copy.deepcopy(witness_section())),
                                                 hists, [e.value for e in Event]))
     assert "holds no witness figures" in text
+
+
+def test_the_generators_backlog_is_named_where_the_counts_are_read() -> None:
+    report = full_report(witness_section())
+    assert "NOTE" not in summary_text(report)
+    report["recorded_late_events"], report["late_events"] = 7, 2
+    validate_report(report)
+    for text in (summary_text(report), markdown_text(report, [])):
+        assert "7 events arrived in time but were recorded only after their books closed" in text
+        assert "2 events arrived after the event timeout" in text
