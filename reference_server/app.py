@@ -20,7 +20,7 @@ from .broadcast import Broadcaster
 from .config import ServerConfig
 from .feed import ChangeFeedConsumer
 from .http_api import HttpApi
-from .middleware import cors_middleware, error_middleware, slow_answer_middleware
+from .middleware import cors_middleware, error_middleware, slow_change_middleware
 from .repository import OrderRepository, UserRepository
 from .security import PasswordHasher, TokenService
 from .sockets import SocketHandlers
@@ -73,8 +73,9 @@ class ReferenceServer:
         # The body limit of the API (64 KiB) is enforced by the handlers; this one bounds
         # Engine.IO's polling POSTs, which may carry a 1,000,000-byte message.
         middlewares = [cors_middleware(config.cors_origins), error_middleware]
-        if config.faults.slow_answer_ms:
-            middlewares.append(slow_answer_middleware(config.faults.slow_answer_ms))
+        if config.faults.slow_request_ms or config.faults.slow_answer_ms:
+            middlewares.append(slow_change_middleware(config.faults.slow_request_ms,
+                                                      config.faults.slow_answer_ms))
         self.app = web.Application(
             # CORS outermost: its headers go on every answer, the JSON error shape included.
             middlewares=middlewares,

@@ -2,9 +2,10 @@
 
 Off by default. Each name changes exactly what it says (README, "Faults"):
 `room_leak`, `drop=<event>`, `duplicate=<event>`, `delay=<ms>`, `reorder`, `legacy_status`,
-`join_idor`; and one that breaks no rule, `slow_answer=<ms>` (a change is made and its events
-pushed at once, its HTTP answer comes late), to prove that a run cut short while answers are
-awaited blames the server for nothing.
+`join_idor`; and two that break no rule, to prove that the harness blames the server for
+nothing a slow one does: `slow_request=<ms>` (a change request is held that long before the
+change is made: its events go out late after the request), `slow_answer=<ms>` (a change is
+made and its events pushed at once, its HTTP answer comes late).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from harness.contract import LEGACY_STATUSES, Event, Status
 
 FAULT_NAMES = ("room_leak", "drop=<event>", "duplicate=<event>", "delay=<ms>", "reorder",
-               "legacy_status", "join_idor", "slow_answer=<ms>")
+               "legacy_status", "join_idor", "slow_request=<ms>", "slow_answer=<ms>")
 
 #: What `legacy_status` stores for a new order: the legacy value that `pending` replaced.
 LEGACY_NEW_ORDER_STATUS = next(old for old, new in LEGACY_STATUSES.items() if new == (Status.PENDING,))
@@ -36,6 +37,7 @@ class Faults:
     reorder: bool = False
     legacy_status: bool = False
     join_idor: bool = False
+    slow_request_ms: int = 0
     slow_answer_ms: int = 0
 
     @property
@@ -49,6 +51,8 @@ class Faults:
         parts += [f"duplicate={e.value}" for e in sorted(self.duplicate)]
         if self.delay_ms:
             parts.append(f"delay={self.delay_ms}")
+        if self.slow_request_ms:
+            parts.append(f"slow_request={self.slow_request_ms}")
         if self.slow_answer_ms:
             parts.append(f"slow_answer={self.slow_answer_ms}")
         return parts
@@ -67,7 +71,7 @@ def parse_faults(specs: list[str]) -> Faults:
     flags: dict[str, bool] = {}
     drop: set[Event] = set()
     duplicate: set[Event] = set()
-    ms = {"delay": 0, "slow_answer": 0}
+    ms = {"delay": 0, "slow_request": 0, "slow_answer": 0}
     for spec in specs:
         name, _, value = spec.strip().partition("=")
         if name in ("room_leak", "reorder", "legacy_status", "join_idor") and not value:
@@ -86,4 +90,4 @@ def parse_faults(specs: list[str]) -> Faults:
         else:
             raise FaultError(f"unknown fault {spec!r} (faults: {', '.join(FAULT_NAMES)})")
     return Faults(drop=frozenset(drop), duplicate=frozenset(duplicate), delay_ms=ms["delay"],
-                  slow_answer_ms=ms["slow_answer"], **flags)
+                  slow_request_ms=ms["slow_request"], slow_answer_ms=ms["slow_answer"], **flags)

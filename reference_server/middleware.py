@@ -86,16 +86,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(ApiError(ErrorCode.INTERNAL, "internal error"))
 
 
-def slow_answer_middleware(ms: int) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """The `slow_answer` fault: a change's answer (a 2xx to anything but GET) is held `ms`,
-    after the change is stored and its events pushed."""
+def slow_change_middleware(before_ms: int, after_ms: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The `slow_request` and `slow_answer` faults: a change request (anything but GET) is held
+    `before_ms` before it is handled; its answer, when 2xx, `after_ms` after (the change is
+    stored and its events pushed by then)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        change = (request.method not in ("GET", "HEAD", "OPTIONS")
+                  and not request.path.startswith(SOCKETIO_PATH))
+        if change and before_ms:
+            await asyncio.sleep(before_ms / 1000.0)
         response = await handler(request)
-        if (request.method not in ("GET", "HEAD", "OPTIONS") and response.status // 100 == 2
-                and not request.path.startswith(SOCKETIO_PATH)):
-            await asyncio.sleep(ms / 1000.0)
+        if change and after_ms and response.status // 100 == 2:
+            await asyncio.sleep(after_ms / 1000.0)
         return response
 
     return middleware

@@ -10,7 +10,7 @@ from .records import ChangeRecord, location_key, version_key
 
 def change_record(order: dict[str, Any], kind: ChangeKind, *, trigger_ms: float, process: str,
                   location: tuple[float, float] | None = None,
-                  uncertain: bool = False) -> ChangeRecord:
+                  uncertain: bool = False, answered_ms: float | None = None) -> ChangeRecord:
     """The record of one change, from the order as the server answered it.
 
     `order` is the order after the change (an HTTP answer), or as last known for a location
@@ -26,4 +26,4 @@ def change_record(order: dict[str, Any], kind: ChangeKind, *, trigger_ms: float,
     else:
         key = version_key(order["id"], int(order["version"]))
     emissions = tuple((e.event.value, e.rooms) for e in emissions_for(change))
-    return ChangeRecord(key, order["id"], emissions, trigger_ms, process, uncertain)
+    return ChangeRecord(key, order["id"], emissions, trigger_ms, process, uncertain, answered_ms)

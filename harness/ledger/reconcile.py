@@ -5,7 +5,9 @@ sockets in rooms, catch-up reads); `settle(now_ms)` closes the books of every ch
 than the timeout, so memory stays bounded on long runs, and `finish()` closes the rest.
 
 The rule (issue 3): an event is expected at a socket when the socket was in one of the
-event's rooms from the moment the change was caused until `settle_ms` later; it is
+event's rooms from the moment the change was caused until `settle_ms` after its answer came
+(the server emits somewhere in between: on a busy server or generator, seconds after the
+request was sent, and a socket that left meanwhile was away, not missing it); it is
 delivered when the socket received it, missing when it did not within `timeout_ms`. A
 receipt that matches no expectation of its socket is a leak. So for every event type
 `expected == delivered + missing`, by construction. A socket that was away when a change
@@ -254,7 +256,7 @@ class Reconciler:
                 elif self._lost_before(socket, change.trigger_ms):
                     complete = False
                     self.not_judged += 1
-                elif sock.present(change.trigger_ms, change.trigger_ms + self.settle_ms):
+                elif sock.present(change.trigger_ms, change.settled_from_ms + self.settle_ms):
                     counts.expected += 1
                     counts.missing += 1
                     complete = False

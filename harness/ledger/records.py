@@ -73,16 +73,25 @@ class ChangeRecord:
     #: The server may or may not have made it (its ack was lost to a dropped connection):
     #: its events count as delivered where they arrive, and as nothing where they do not.
     uncertain: bool = False
+    #: When its answer came (None: at the trigger). The server makes the change, and emits
+    #: its events, somewhere between the trigger and a little after the answer: on a busy
+    #: server or generator that can be seconds after the trigger.
+    answered_ms: float | None = None
+
+    @property
+    def settled_from_ms(self) -> float:
+        """From when on the change's events must have been emitted, but for the settle time."""
+        return self.trigger_ms if self.answered_ms is None else max(self.trigger_ms, self.answered_ms)
 
     def to_wire(self) -> list[Any]:
         return [_wire_key(self.key), self.order_id,
                 [[e, list(rooms)] for e, rooms in self.emissions], self.trigger_ms, self.process,
-                self.uncertain]
+                self.uncertain, self.answered_ms]
 
     @classmethod
     def from_wire(cls, w: list[Any]) -> "ChangeRecord":
         return cls(tuple(w[0]), w[1], tuple((e, tuple(r)) for e, r in w[2]), w[3], w[4],
-                   bool(w[5]) if len(w) > 5 else False)
+                   bool(w[5]) if len(w) > 5 else False, w[6] if len(w) > 6 else None)
 
 
 @dataclass(frozen=True)

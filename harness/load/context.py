@@ -206,7 +206,7 @@ class RunContext:
                location: tuple[float, float] | None = None, uncertain: bool = False) -> None:
         """A user of this process caused a change; `order` is the state the server answered."""
         record = change_record(order, kind, trigger_ms=trigger.ms, process=self.process,
-                               location=location, uncertain=uncertain)
+                               location=location, uncertain=uncertain, answered_ms=self.now_ms())
         self._changes.append(record)
         self._triggers[record.key] = trigger.mono
         for event, received_mono in self._early.pop(record.key, []):

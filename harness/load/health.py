@@ -34,12 +34,27 @@ LAG_LIMIT_MS = 100.0
 RECEIVE_DELAY_LIMIT_MS = 50.0
 #: Share of bad samples that makes the run's latency figures suspect.
 SUSPECT_SHARE = 0.1
+#: Seconds in a row at the CPU limit that make them suspect too, however long the run: a
+#: ramp that saturates the generator for a few seconds of a long run touches the figures
+#: of every change caused then (a request sent seconds after its trigger), though it is a
+#: small share of all seconds.
+SATURATED_STREAK_S = 3
 _INTERVAL_S = 1.0
 #: The lag probe's period (CPU is sampled every `_INTERVAL_S`).
 _LAG_INTERVAL_S = 0.1
 _PROBES_PER_SAMPLE = round(_INTERVAL_S / _LAG_INTERVAL_S)
 _MAX_SAMPLES = 7200
 _MAX_PROBES = _MAX_SAMPLES * _PROBES_PER_SAMPLE
+
+
+def _longest_streak(flags: list[bool]) -> tuple[int, int]:
+    """The longest run of True: its length, and the 1-based index of its last element."""
+    best, best_end, run = 0, 0, 0
+    for i, flag in enumerate(flags, 1):
+        run = run + 1 if flag else 0
+        if run > best:
+            best, best_end = run, i
+    return best, best_end
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -102,6 +117,11 @@ class GeneratorHealth:
         reasons = []
         if n and hot / n >= SUSPECT_SHARE:
             reasons.append(f"CPU at or above {CPU_LIMIT_PERCENT:.0f}% in {hot} of {n} seconds")
+        else:
+            streak, ends = _longest_streak([c >= CPU_LIMIT_PERCENT for c in self.cpu_percent])
+            if streak >= SATURATED_STREAK_S:
+                reasons.append(f"CPU at or above {CPU_LIMIT_PERCENT:.0f}% for {streak} seconds in "
+                               f"a row (seconds {ends - streak + 1} to {ends} of {n})")
         if probes and laggy / probes >= SUSPECT_SHARE:
             reasons.append(f"event-loop lag above {LAG_LIMIT_MS:.0f} ms in {laggy} of {probes} "
                            f"probes (one every {_LAG_INTERVAL_S:g} s)")

@@ -320,3 +320,27 @@ def test_a_receipt_the_generator_recorded_after_the_books_closed_is_judged_by_it
     assert (osu.expected, osu.delivered, osu.missing) == (2, 1, 1)
     assert (rec.recorded_late, rec.late) == (1, 2)
     assert [m[1] for m in rec.missing_samples] == [late]
+
+
+def test_a_socket_that_left_before_a_slow_changes_answer_was_away_not_missing_it() -> None:
+    """Bug (issue 9, part B): a checkout sent at 1000 whose order the server made, and whose
+    newOrder it emitted, at 3700 (a saturated generator, a slow server); the owner was cut at
+    2700. Judged present from the trigger to the trigger plus the settle time, the owner was
+    called missing an event emitted after it had left."""
+    rec = Reconciler(timeout_ms=10_000, settle_ms=1000)
+    owner = socket_id("w1", 1)
+    rec.add_presence([Presence(owner, (STORE_OWNERS_ROOM,), 0.0, 2700.0)])
+    order = dict(ORDER, version=1, status="pending")
+    slow = change_record(order, ChangeKind.CREATED, trigger_ms=1000.0, process="p1",
+                         answered_ms=3750.0)
+    rec.add_changes([slow])
+    rec.finish()
+    assert rec.counts[Event.NEW_ORDER].missing == 0
+    assert rec.away.missed_while_away == 1
+    assert ChangeRecord.from_wire(slow.to_wire()) == slow
+    # Still present when the answer came, plus the settle time: then it is missing.
+    rec = Reconciler(timeout_ms=10_000, settle_ms=1000)
+    rec.add_presence([Presence(owner, (STORE_OWNERS_ROOM,), 0.0, 4800.0)])
+    rec.add_changes([slow])
+    rec.finish()
+    assert rec.counts[Event.NEW_ORDER].missing == 1

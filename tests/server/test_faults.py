@@ -304,7 +304,7 @@ async def test_without_join_idor_a_join_is_ignored(server) -> None:
     "bogus", "room_leak=1", "reorder=yes", "drop", "drop=", "drop=nope", "drop=neworder",
     "duplicate=", "duplicate=order_status_updated", "delay", "delay=", "delay=abc", "delay=1.5",
     "delay=0", "delay=-5", "delay=60001", "=room_leak", "slow_answer", "slow_answer=0",
-    "slow_answer=2.5", "slow_answer=60001",
+    "slow_answer=2.5", "slow_answer=60001", "slow_request=", "slow_request=0",
 ])
 def test_parse_faults_rejects_what_names_no_fault(spec: str) -> None:
     with pytest.raises(FaultError):
@@ -317,10 +317,11 @@ def test_parse_faults_reads_each_fault_and_accepts_repeats() -> None:
     assert parse_faults([]) == Faults() and not Faults().any
     faults = parse_faults(["room_leak", "room_leak", "drop=customer_order_update", "drop=newOrder",
                            "drop=newOrder", "duplicate=orderStatusUpdated", "delay=250", "reorder",
-                           "legacy_status", "join_idor", "slow_answer=900"])
+                           "legacy_status", "join_idor", "slow_answer=900", "slow_request=40"])
     assert faults == Faults(room_leak=True, drop=frozenset({Event.CUSTOMER_ORDER_UPDATE, Event.NEW_ORDER}),
                             duplicate=frozenset({Event.ORDER_STATUS_UPDATED}), delay_ms=250,
-                            reorder=True, legacy_status=True, join_idor=True, slow_answer_ms=900)
+                            reorder=True, legacy_status=True, join_idor=True, slow_answer_ms=900,
+                            slow_request_ms=40)
     assert faults.any
     assert parse_faults(faults.describe()) == faults
     assert parse_faults(["delay=1"]).delay_ms == 1 and parse_faults(["delay=60000"]).delay_ms == 60000
@@ -358,3 +359,18 @@ async def test_slow_answer_holds_a_changes_answer_after_its_events_went_out(faul
         read_sent = time.monotonic()
         assert (await w.api.order(customer.token, order["id"]))["id"] == order["id"]
         assert time.monotonic() - read_sent < 0.6
+
+
+async def test_slow_request_holds_a_change_before_it_is_made(fault_server) -> None:
+    srv = fault_server("slow_request=600")
+    async with World(srv.url) as w:
+        customer, owner = await w.customer(), await w.store_owner()
+        watcher = await w.socket(owner.token)
+        sent = time.monotonic()
+        order = await w.order(customer)
+        answered = time.monotonic() - sent
+        assert await watcher.wait_for(lambda r: any(x.event == NEW_ORDER for x in r), timeout=5)
+        heard = watcher.events(NEW_ORDER)[0]
+        assert heard.payload["orderId"] == order["id"]
+        # Nothing was made (nor pushed) before the hold was over.
+        assert answered >= 0.6 and heard.at - sent >= 0.6, (answered, heard.at - sent)
