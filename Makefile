@@ -36,9 +36,9 @@ serve: $(STAMP)
 	$(BIN)/harness serve --dev --host $(HOST) --port $(PORT) --password-cost 4
 
 ## test: the whole test suite (CI runs exactly this through .ci/run): first every module not
-## marked `alone`, three at a time (most of their time is spent waiting on servers), then the
+## marked `alone`, four at a time (most of their time is spent waiting on servers), then the
 ## load runs marked `alone` one at a time, with the machine to themselves
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 test: $(STAMP) $(JS)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone"; shared=$$?; \
 	$(BIN)/python -m pytest -m alone; alone=$$?; \

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from ..ledger import (
 )
 from . import arrival
 from .health import GeneratorHealth
+from .in_flight import InFlight
 from .options import LoadOptions
 from .reconnect_stats import ReconnectionBook
 from .witness_link import Offer, OfferQuota, WitnessLink
@@ -125,6 +127,7 @@ class RunContext:
         #: Changes sent whose answer is awaited, by number (`awaiting_answer`).
         self._awaiting: dict[int, Unanswered] = {}
         self._awaiting_seq = 0
+        self._in_flight: "weakref.WeakSet[InFlight]" = weakref.WeakSet()
         #: Users offered to the witness, not yet shipped to the books (witness_link.py).
         self._witness_offers: list[Offer] = []
         self._offers_quota = OfferQuota()
@@ -226,9 +229,16 @@ class RunContext:
         if item is not None and not answered:
             self._unanswered.append(item)
 
+    def track(self, in_flight: InFlight) -> InFlight:
+        """A user's socket sends awaiting their acks, settled by `answers_cut_short`."""
+        self._in_flight.add(in_flight)
+        return in_flight
+
     def answers_cut_short(self) -> None:
         """The books close now (Ctrl-C closes them before the users stop): every change still
-        awaiting its answer is unanswered."""
+        awaiting its answer is unanswered, and every socket send awaiting its ack unsure."""
+        for in_flight in list(self._in_flight):
+            in_flight.dropped()
         self._unanswered.extend(self._awaiting.values())
         self._awaiting.clear()
 

@@ -111,8 +111,9 @@ class OrderAppUser(FastHttpUser):
         self.ledger = self.ctx.new_socket(self.role, None)
         #: What the user follows, and its reconnects and catch-ups (reconnect.py).
         self.follower = Follower(self)
-        #: A send on the socket awaiting its ack (in_flight.py).
-        self.in_flight = InFlight()
+        #: A send on the socket awaiting its ack (in_flight.py); the run settles it as unsure
+        #: if its books close first (Ctrl-C).
+        self.in_flight = self.ctx.track(InFlight())
 
     @property
     def fake(self) -> Faker:
@@ -545,12 +546,11 @@ class Driver(OrderAppUser):
             except socketio.exceptions.TimeoutError:
                 # An ack lost because the connection dropped meanwhile (a cut of ours, or an
                 # outage) says nothing of the server's round trip; one that never came on a
-                # live connection does.
+                # live connection does. Either way the server may have stored the report.
                 if (self.follower.generation == generation and not away_at_start
                         and not self.follower.away):
                     self.ctx.figure(LOCATION_ACK, 10_000.0, "ack")
-                else:
-                    awaited.settle_unsure()
+                awaited.settle_unsure()
                 return
             except socketio.exceptions.BadNamespaceError:
                 return  # the socket is down (cut, or reconnecting): nothing was sent

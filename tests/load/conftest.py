@@ -9,7 +9,7 @@ from tests.support.load_runs import ServerPool
 
 
 #: Modules whose runs hold no latency bound and start no Locust workers: they run with the
-#: rest, two or three modules at a time (each was tried beside a CPU hog).
+#: rest, several modules at a time (each was tried beside a CPU hog).
 SHARE_THE_MACHINE = frozenset({"test_catch_up.py", "test_no_false_pass.py", "test_thresholds_e2e.py"})
 
 

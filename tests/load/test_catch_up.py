@@ -214,7 +214,7 @@ def test_events_emitted_after_a_socket_left_are_missed_while_away_not_missing(
     owner from the trigger to one second after it, and called the event missing. Here the
     server holds every change 1.5 s before making it, and half the users are cut every second."""
     run = run_load(servers.get("slow_request=1500").url, tmp_path / "run", users=30,
-                   duration="12", think_time="0.05-0.3",
+                   duration="8", think_time="0.05-0.3",
                    extra=["--cut-mode", "closed", "--cut-share", "0.5", "--cut-every", "1"])
     report = run.report
     assert run.returncode == 0, run.describe()
