@@ -63,7 +63,7 @@ def test_that_fails_and_never_closes_its_server():
 
 def test_that_waits_under_load(tmp_path):
     server = start_server(extra=["--cors-origins", ORIGIN])
-    argv = load_argv(server.url, tmp_path / "run", users=10, duration="120", workers=1)
+    argv = load_argv(server.url, tmp_path / "run", users=10, duration="120", workers=1, witness=True)
     load = subprocess.Popen(argv, env=child_env(), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []

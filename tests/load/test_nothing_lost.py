@@ -140,7 +140,8 @@ SLOW_ANSWER = ("slow_answer=1500",)
 
 def sigint_with_answers_awaited(url: str, folder: Path, workers: int = 0) -> Ending:
     """Ctrl-C while most store owners and drivers await a change's answer (SLOW_ANSWER)."""
-    proc = _start(load_argv(url, folder, duration="40", think_time="0.1-0.4", workers=workers))
+    proc = _start(load_argv(url, folder, duration="40", users=16, think_time="0.1-0.4",
+                            workers=workers))
     try:
         _wait_for_delivered(folder / "report.json", proc)
         time.sleep(1)

@@ -85,8 +85,7 @@ def hogged(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> dic
     ws = _locust(locustfile, url, folder / "websocket")
     with ThreadPoolExecutor(2) as pool:
         polling = pool.submit(_locust, locustfile, url, folder / "polling", "--transport", "polling")
-        off = pool.submit(run_load, url, folder / "off", users=10, duration="5",
-                          extra=["--no-witness"])
+        off = pool.submit(run_load, url, folder / "off", users=10, duration="5")
         off_run = off.result()
         return {"websocket": ws, "polling": polling.result(), "off": off_run.report,
                 "off_run": off_run}
@@ -178,7 +177,7 @@ def test_at_400_users_the_users_match_the_witness(target: str, servers: ServerPo
                                                   tmp_path: Path) -> None:
     url = servers.get().url if target == "reference" else node_peer
     run = run_load(url, tmp_path / "run", scenario="mixed", users=400, duration="20",
-                   think_time="0.5-1.5", event_timeout=10.0,
+                   think_time="0.5-1.5", event_timeout=10.0, witness=True,
                    extra=["--tokens", "mint", "--jwt-secret", LONG_SECRET], timeout=150)
     report = run.report
     assert not nonzero_faults(report), f"{table(report)}\n{run.describe()}"

@@ -143,15 +143,19 @@ def _tail(text: str, lines: int = 40) -> str:
 
 def load_argv(target: str, report_dir: Path, *, scenario: str = "lifecycle", users: int = 30,
               duration: str = "8", think_time: str = "0.05-0.3", event_timeout: float = 3.0,
-              seed: int | None = 1, workers: int = 0, html: bool = False,
+              seed: int | None = 1, workers: int = 0, html: bool = False, witness: bool = False,
               extra: Iterable[str] = ()) -> list[str]:
     """`harness load` for a test. No report.html unless asked (`html=True`): drawing it takes
-    seconds of CPU per run, and only the tests that read the page need it."""
+    seconds of CPU per run, and only the tests that read the page need it. No witness unless
+    asked (`witness=True`), for the same reason: a process of its own per run, and only
+    tests/load/test_witness.py judges what it saw."""
     argv = [HARNESS, "load", "--target", target, "--scenario", scenario, "--users", str(users),
             "--duration", duration, "--think-time", think_time,
             "--event-timeout", str(event_timeout), "--report-dir", str(report_dir)]
     if not html:
         argv.append("--no-html")
+    if not witness:
+        argv.append("--no-witness")
     if seed is not None:
         argv += ["--seed", str(seed)]
     if workers:
