@@ -74,8 +74,7 @@ class ReferenceServer:
         # Engine.IO's polling POSTs, which may carry a 1,000,000-byte message.
         middlewares = [cors_middleware(config.cors_origins), error_middleware]
         if config.faults.slow_request_ms or config.faults.slow_answer_ms:
-            middlewares.append(slow_change_middleware(config.faults.slow_request_ms,
-                                                      config.faults.slow_answer_ms))
+            middlewares.append(slow_change_middleware(config.faults))
         self.app = web.Application(
             # CORS outermost: its headers go on every answer, the JSON error shape included.
             middlewares=middlewares,

@@ -11,7 +11,9 @@ comes late).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable, TypeVar
 
 from harness.contract import LEGACY_STATUSES, Event, Status
 
@@ -23,6 +25,9 @@ LEGACY_NEW_ORDER_STATUS = next(old for old, new in LEGACY_STATUSES.items() if ne
 
 #: `reorder` holds a status event to a customer room this long, waiting for a later change.
 REORDER_WINDOW_S = 0.050
+
+
+_T = TypeVar("_T")
 
 
 class FaultError(ValueError):
@@ -44,6 +49,18 @@ class Faults:
     @property
     def any(self) -> bool:
         return self != Faults()
+
+    async def slow_change(self, handle: Callable[[], Awaitable[_T]],
+                          made: Callable[[_T], bool]) -> _T:
+        """Handle one change request (HTTP or a location report) with the `slow_request` and
+        `slow_answer` faults: held before it is handled, and its answer held once `made`
+        says the change was stored (its events are out by then)."""
+        if self.slow_request_ms:
+            await asyncio.sleep(self.slow_request_ms / 1000.0)
+        answer = await handle()
+        if self.slow_answer_ms and made(answer):
+            await asyncio.sleep(self.slow_answer_ms / 1000.0)
+        return answer
 
     def describe(self) -> list[str]:
         parts = [name for name in ("room_leak", "reorder", "legacy_status", "join_idor")

@@ -6,7 +6,6 @@ the handshake itself.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Awaitable, Callable
 
@@ -15,6 +14,7 @@ from aiohttp import web
 from harness.contract import SOCKETIO_PATH, ErrorCode
 
 from .errors import ApiError
+from .faults import Faults
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -86,20 +86,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(ApiError(ErrorCode.INTERNAL, "internal error"))
 
 
-def slow_change_middleware(before_ms: int, after_ms: int) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """The `slow_request` and `slow_answer` faults: a change request (anything but GET) is held
-    `before_ms` before it is handled; its answer, when 2xx, `after_ms` after (the change is
-    stored and its events pushed by then)."""
+def slow_change_middleware(faults: Faults) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The `slow_request` and `slow_answer` faults on a change request (anything but GET)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        change = (request.method not in ("GET", "HEAD", "OPTIONS")
-                  and not request.path.startswith(SOCKETIO_PATH))
-        if change and before_ms:
-            await asyncio.sleep(before_ms / 1000.0)
-        response = await handler(request)
-        if change and after_ms and response.status // 100 == 2:
-            await asyncio.sleep(after_ms / 1000.0)
-        return response
+        if request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith(SOCKETIO_PATH):
+            return await handler(request)
+        return await faults.slow_change(lambda: handler(request),
+                                        lambda response: response.status // 100 == 2)
 
     return middleware

@@ -6,7 +6,6 @@ There is deliberately no handler that joins a room (contract section 3); unknown
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from typing import Any
@@ -43,7 +42,7 @@ class SocketHandlers:
         self._identities: dict[str, Identity] = {}
         sio.on("connect", self.connect)
         sio.on("disconnect", self.disconnect)
-        self._slow = (faults.slow_request_ms / 1000.0, faults.slow_answer_ms / 1000.0)
+        self._faults = faults
         sio.on(ClientEvent.DRIVER_LOCATION.value, self.driver_location)
         sio.on(ClientEvent.TIME_SYNC.value, self.time_sync)
         if faults.join_idor:
@@ -72,13 +71,8 @@ class SocketHandlers:
     async def driver_location(self, sid: str, data: Any = None) -> dict[str, Any]:
         """A driver's location report; its ack says whether it was stored. The `slow_request`
         and `slow_answer` faults hold it before it is handled and its ack once it is stored."""
-        before, after = self._slow
-        if before:
-            await asyncio.sleep(before)
-        ack = await self._report_location(sid, data)
-        if after and ack.get("ok") is True:
-            await asyncio.sleep(after)
-        return ack
+        return await self._faults.slow_change(lambda: self._report_location(sid, data),
+                                              lambda ack: ack.get("ok") is True)
 
     async def _report_location(self, sid: str, data: Any) -> dict[str, Any]:
         identity = self._identities.get(sid)

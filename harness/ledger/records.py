@@ -9,7 +9,7 @@ machines need NTP-synchronised clocks).
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass, field, fields
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ..contract import DeliveryKind, Event
 
@@ -94,8 +94,22 @@ class ChangeRecord:
                    bool(w[5]) if len(w) > 5 else False, w[6] if len(w) > 6 else None)
 
 
+_Flat = TypeVar("_Flat", bound="_FlatRecord")
+
+
+class _FlatRecord:
+    """A record of plain fields only: its wire form is its fields, in order."""
+
+    def to_wire(self) -> list[Any]:
+        return list(astuple(self))  # type: ignore[call-overload]  (subclasses are dataclasses)
+
+    @classmethod
+    def from_wire(cls: type[_Flat], w: list[Any]) -> _Flat:
+        return cls(*w)
+
+
 @dataclass(frozen=True)
-class Unanswered:
+class Unanswered(_FlatRecord):
     """A change sent whose answer never came: the run stopped its user mid-request, the
     connection failed, or the answer could not be read. The server may have made it, so the
     events it would explain are judged neither delivered nor leaked.
@@ -105,13 +119,6 @@ class Unanswered:
     order_id: str | None
     sent_ms: float
     process: str
-
-    def to_wire(self) -> list[Any]:
-        return list(astuple(self))
-
-    @classmethod
-    def from_wire(cls, w: list[Any]) -> "Unanswered":
-        return cls(*w)
 
 
 @dataclass(frozen=True)
@@ -151,20 +158,13 @@ class Presence:
 
 
 @dataclass(frozen=True)
-class CatchUp:
+class CatchUp(_FlatRecord):
     """A read of an order after a reconnect: it recovers what was missed up to `version`."""
 
     socket: str
     order_id: str
     version: int
     at_ms: float
-
-    def to_wire(self) -> list[Any]:
-        return list(astuple(self))
-
-    @classmethod
-    def from_wire(cls, w: list[Any]) -> "CatchUp":
-        return cls(*w)
 
 
 @dataclass

@@ -345,16 +345,15 @@ def drain_and_quit(environment: Any) -> None:
 def _why_incomplete(environment: Any, ctx: RunContext) -> str | None:
     """None when the run drained and ended as planned; otherwise why it did not."""
     runner = environment.runner
+    not_judged = ctx.reconciler.not_judged if ctx.reconciler is not None else 0
     if isinstance(runner, MasterRunner):
         _notice_lost_workers(environment, ctx)
         if ctx.lost_workers:
             lost = "; ".join(f"{w['node']} (process {w['process']}, last heard "
                              f"{time.strftime('%H:%M:%S', time.gmtime(w['last_heard_ms'] / 1000))} UTC)"
                              for w in ctx.lost_workers.values())
-            not_judged = ctx.reconciler.not_judged if ctx.reconciler is not None else 0
             return (f"worker(s) lost mid-run: {lost}; their users were not judged from then on "
                     f"({not_judged} expectations and receipts not judged)")
-    not_judged = ctx.reconciler.not_judged if ctx.reconciler is not None else 0
     unjudged = (f"; {not_judged} expectations and receipts after the workers' last records "
                 "were not judged" if not_judged else "")
     if ctx.interrupted and ctx.ran_to_the_end:
