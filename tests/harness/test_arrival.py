@@ -112,3 +112,31 @@ def test_a_tls_socket_is_not_stamped() -> None:
         assert arrival.enable_kernel_stamps(None) is False
     finally:
         wrapped.close()
+
+
+class _PreemptedOnce:
+    """A clock pair whose first wall-clock read comes 3 ms late, as when the process is
+    descheduled between reading the two clocks (a busy machine). Wall = monotonic + 1000 s."""
+
+    def __init__(self) -> None:
+        self.mono = 50.0
+        self.late = 0.003
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def time(self) -> float:
+        self.mono += self.late   # time passes before the read: the thread was not running
+        self.late = 0.0
+        return self.mono + 1000.0
+
+
+def test_a_kernel_stamp_is_placed_right_on_the_monotonic_clock_even_if_preempted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bug (a fresh-clone run: a delay=250 server's newOrder delivered 247.0 ms after its
+    request): the gap between the clocks was read as monotonic, then wall; descheduled in
+    between, the gap came out too large and the arrival that much too early."""
+    clock = _PreemptedOnce()
+    monkeypatch.setattr(arrival, "time", clock)
+    stamp = arrival.from_wall(1049.0)   # arrived at monotonic 49.0
+    assert stamp.mono == pytest.approx(49.0, abs=1e-9), stamp
