@@ -3,10 +3,10 @@
 Off by default. Each name changes exactly what it says (README, "Faults"):
 `room_leak`, `drop=<event>`, `duplicate=<event>`, `delay=<ms>`, `reorder`, `legacy_status`,
 `join_idor`; and two that break no rule, to prove that the harness blames the server for
-nothing a slow one does: `slow_request=<ms>` (a change request, HTTP or a location report, is
-held that long before the change is made: its events go out late after the request),
-`slow_answer=<ms>` (a change is made and its events pushed at once, its HTTP answer or ack
-comes late).
+nothing a slow one does: `slow_request=<ms>` (a request that changes an order, HTTP or a
+location report, is held that long before the change is made: its events go out late after
+the request), `slow_answer=<ms>` (an order change is made and its events pushed at once, its
+HTTP answer or ack comes late). Sign-up and sign-in are never held.
 """
 
 from __future__ import annotations

@@ -72,7 +72,8 @@ class HttpApi:
             Operation.ASSIGN_DRIVER: self.assign_driver,
             Operation.HEALTH: self.health,
         }
-        return [web.route(ep.method, ep.path, handlers[ep.operation]) for ep in ENDPOINTS]
+        return [web.route(ep.method, ep.path, handlers[ep.operation], name=ep.operation.value)
+                for ep in ENDPOINTS]
 
     # --- steps shared by handlers, in precedence order ---------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from harness.contract import SOCKETIO_PATH, ErrorCode
+from harness.contract import BY_OPERATION, SOCKETIO_PATH, ErrorCode, Operation
 
 from .errors import ApiError
 from .faults import Faults
@@ -19,6 +19,7 @@ from .faults import Faults
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+BY_NAME: dict[str, Operation] = {op.value: op for op in Operation}
 _ALLOW_METHODS = "GET, POST, PATCH, OPTIONS"
 _ALLOW_HEADERS = "Authorization, Content-Type"
 
@@ -87,11 +88,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def slow_change_middleware(faults: Faults) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """The `slow_request` and `slow_answer` faults on a change request (anything but GET)."""
+    """The `slow_request` and `slow_answer` faults on a request that changes an order (not on
+    sign-up or sign-in: a held answer there would only stop users from starting)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith(SOCKETIO_PATH):
+        operation = BY_NAME.get(request.match_info.route.name or "")
+        if operation is None or not BY_OPERATION[operation].changes_order:
             return await handler(request)
         return await faults.slow_change(lambda: handler(request),
                                         lambda response: response.status // 100 == 2)

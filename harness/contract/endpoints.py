@@ -49,6 +49,11 @@ class Endpoint:
     def url_path(self, **params: str) -> str:
         return self.path.format(**params)
 
+    @property
+    def changes_order(self) -> bool:
+        """A request that creates or moves an order, so that events follow (contract section 6)."""
+        return self.method != "GET" and self.response in (s.ORDER_OUT, s.GUEST_CHECKOUT_OUT)
+
 
 _ALL_ROLES: Final = frozenset(Role)
 _OWNER: Final = frozenset({Role.STORE_OWNER})

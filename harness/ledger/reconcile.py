@@ -103,8 +103,8 @@ class Reconciler:
         self._orders: set[str] = set()
         #: Keys whose books are closed, kept a while to tell late receipts from leaks.
         self._closed: dict[Key, float] = {}
-        #: Lost processes: name -> when they were last heard from (wall ms).
-        self.lost: dict[str, float] = {}
+        #: Lost processes: name -> (when last heard from, when found lost) in wall ms.
+        self.lost: dict[str, tuple[float, float]] = {}
         #: Expectations and receipts a lost process kept the books from judging.
         self.not_judged = 0
         #: Changes sent whose answer never came, and the receipts only they could explain.
@@ -179,25 +179,28 @@ class Reconciler:
         return any(t - self.settle_ms <= receipt.received_ms <= t + 2 * self.timeout_ms
                    for t in sent)
 
-    def process_lost(self, process: str, last_heard_ms: float) -> None:
-        """A process died; it had shipped everything it recorded up to `last_heard_ms`.
+    def process_lost(self, process: str, last_heard_ms: float,
+                     lost_at_ms: float | None = None) -> None:
+        """A process died; it had shipped everything it recorded up to `last_heard_ms`, and
+        was found lost at `lost_at_ms` (it may have run, silent, until then).
 
         Its sockets may have had receipts it never shipped (for changes up to a timeout
         older than that), and its users may have caused changes nobody recorded, whose
         events other sockets received: neither can be judged."""
-        self.lost.setdefault(process, last_heard_ms)
+        self.lost.setdefault(process, (last_heard_ms, max(last_heard_ms, lost_at_ms or 0.0)))
 
     def _lost_before(self, socket: str, trigger_ms: float) -> bool:
         """The socket's process was lost, and a receipt for a change caused then could be
         among what it never shipped."""
-        last_heard = self.lost.get(process_of(socket))
-        return last_heard is not None and trigger_ms > last_heard - self.timeout_ms
+        lost = self.lost.get(process_of(socket))
+        return lost is not None and trigger_ms > lost[0] - self.timeout_ms
 
     def _explained_by_loss(self, receipt: Receipt) -> bool:
         """An unmatched receipt that a lost process's unrecorded change may have caused: it
-        came after that process's last records, before its changes' events had all landed."""
+        came after that process's last records, before the events of the changes it may
+        have caused until it was found lost had all landed."""
         return any(last_heard - self.timeout_ms <= receipt.received_ms
-                   <= last_heard + 2 * self.timeout_ms for last_heard in self.lost.values())
+                   <= lost_at + 2 * self.timeout_ms for last_heard, lost_at in self.lost.values())
 
     # --- closing the books ------------------------------------------------------------------------
 
@@ -302,11 +305,13 @@ class Reconciler:
         if self._explained_by_loss(receipt):
             self.not_judged += 1
             return
-        if key[1] not in self._orders:
-            self.foreign += 1
-            return
+        # Before the foreign test: an order whose checkout was never answered is one the run
+        # placed, though no record names it.
         if self._explained_by_unanswered(receipt, key):
             self.unanswered_events += 1
+            return
+        if key[1] not in self._orders:
+            self.foreign += 1
             return
         self.counts[receipt.event].leaked += 1
         if len(self.leak_samples) < 100:

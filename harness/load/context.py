@@ -234,6 +234,14 @@ class RunContext:
         self._in_flight.add(in_flight)
         return in_flight
 
+    def awaited_since_ms(self) -> float | None:
+        """When the oldest change still awaiting its answer was sent (wall ms), if any. The
+        server may have made it and pushed its events already: until its answer comes (or
+        never will), the books judge no receipt from then on, which it may explain."""
+        sent = [item.sent_ms for item in self._awaiting.values()]
+        sent += [f.current.sent_ms for f in list(self._in_flight) if f.current is not None]
+        return min(sent, default=None)
+
     def answers_cut_short(self) -> None:
         """The books close now (Ctrl-C closes them before the users stop): every change still
         awaiting its answer is unanswered, and every socket send awaiting its ack unsure."""
@@ -353,14 +361,18 @@ class RunContext:
 
     def worker_lost(self, node_id: str) -> None:
         """A worker stopped answering the master: its users are no longer judged from the
-        moment it was last heard from (see `Reconciler.process_lost`)."""
+        moment it was last heard from to the moment it was found lost (it may have run,
+        silent, until then; see `Reconciler.process_lost`). One never heard from is judged
+        from the run's start."""
         if node_id in self.lost_workers:
             return
-        process, last_heard_ms = self.worker_nodes.get(node_id, (None, self.now_ms()))
+        now_ms = self.now_ms()
+        never_heard = (None, (self.started_at or now_ms / 1000.0) * 1000.0)
+        process, last_heard_ms = self.worker_nodes.get(node_id, never_heard)
         self.lost_workers[node_id] = {"node": node_id, "process": process,
                                       "last_heard_ms": last_heard_ms}
-        if process is not None and self.reconciler is not None:
-            self.reconciler.process_lost(process, last_heard_ms)
+        if self.reconciler is not None:
+            self.reconciler.process_lost(process or f"node {node_id}", last_heard_ms, now_ms)
 
     # --- worker to master ------------------------------------------------------------------------
 
@@ -369,6 +381,7 @@ class RunContext:
         return {
             "process": self.process,
             "records": self.take_records(),
+            "awaited_since_ms": self.awaited_since_ms(),
             "latency": self.book.take_delta(),
             "counts": self.counts.as_dict(),
             "leaks": [leak.__dict__ for leak in self.leaks],

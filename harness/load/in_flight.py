@@ -22,6 +22,9 @@ class Awaited:
     """One send awaiting its answer. `record_unsure` records its change as uncertain."""
 
     record_unsure: Callable[[], None]
+    #: When it was sent (wall ms): the books hold judging receipts from then on until the
+    #: answer comes (`RunContext.awaited_since_ms`).
+    sent_ms: float
     #: Sent while the user was already away: nothing left the socket, nothing to record.
     sent_while_away: bool
     settled: bool = False
@@ -40,8 +43,9 @@ class InFlight:
         self.current: Awaited | None = None
 
     @contextmanager
-    def awaiting(self, record_unsure: Callable[[], None], *, sent_while_away: bool) -> Iterator[Awaited]:
-        awaited = Awaited(record_unsure, sent_while_away)
+    def awaiting(self, record_unsure: Callable[[], None], *, sent_ms: float,
+                 sent_while_away: bool) -> Iterator[Awaited]:
+        awaited = Awaited(record_unsure, sent_ms, sent_while_away)
         self.current = awaited
         try:
             yield awaited

@@ -8,6 +8,7 @@ causing changes, the run waits for events in flight), and the report when Locust
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import locust.argument_parser
 import locust.runners
 from locust import events
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
@@ -40,12 +42,20 @@ STOP_GRACE_S = 30.0
 QUIET_S = 1.0
 _CLOCK_EVERY_S = 10.0
 #: Heartbeats a worker may miss (one a second) before the master calls it missing: the run
-#: is then incomplete and the worker's users unjudged from then on. Locust's 3 called two
-#: live workers lost on a busy 2-core machine (both silent for 4.4 s while another test
-#: module's runs shared the cores, then "self-healed"); a killed worker is still found
-#: within the drain's wait.
+#: is then incomplete and the worker's users unjudged from then on. Locust's 3 is short for a
+#: busy 2-core machine, where a worker's loop can be held for seconds; a killed worker is
+#: still found within the drain's wait.
 HEARTBEAT_LIVENESS = 8
 locust.runners.HEARTBEAT_LIVENESS = max(locust.runners.HEARTBEAT_LIVENESS, HEARTBEAT_LIVENESS)
+
+#: Locust's defaults, built once. A worker handling its spawn message builds and parses
+#: Locust's whole argument parser once per option the master sent (`default_args_dict()`
+#: inside a comprehension, Locust 2.47), without yielding: about 90 parsers, 0.4 s on an idle
+#: core, and 9 to 13 s beside other runs on a busy 2-core machine, long enough that the
+#: master called both workers of a run lost at its start. The defaults do not change
+#: within a process; each caller gets its own copy.
+_LOCUST_DEFAULTS = functools.cache(locust.argument_parser.default_args_dict)
+locust.argument_parser.default_args_dict = lambda: dict(_LOCUST_DEFAULTS())
 
 
 def context_of(environment: Any) -> RunContext:
@@ -274,12 +284,18 @@ def _books_horizon(ctx: RunContext) -> float:
     """How far the books may be closed: workers ship every second, so one more second of
     slack; and never past what a live worker has reported. A worker that went silent holds
     the books until it is heard from or declared lost, so that what it did not ship is set
-    apart as not judged, never called missing or leaked (see `Reconciler.process_lost`)."""
+    apart as not judged, never called missing or leaked (see `Reconciler.process_lost`).
+    Nor past the send of a change whose answer is still awaited, in any process: its events
+    may be in, and a receipt judged before the change is recorded would be called foreign
+    or leaked, and the change's expectations missing (a server that answers late)."""
     horizon = ctx.now_ms() - 2000.0 * SHIP_EVERY_S
-    heard = [ms for node, (_, ms) in ctx.worker_nodes.items() if node not in ctx.lost_workers]
-    if heard:
-        horizon = min(horizon, min(heard) - 1000.0 * SHIP_EVERY_S)
-    return horizon
+    live = [(process, ms) for node, (process, ms) in ctx.worker_nodes.items()
+            if node not in ctx.lost_workers]
+    if live:
+        horizon = min(horizon, min(ms for _, ms in live) - 1000.0 * SHIP_EVERY_S)
+    awaited = [ctx.awaited_since_ms()] + [ctx.workers.get(process, {}).get("awaited_since_ms")
+                                          for process, _ in live]
+    return min([horizon] + [ms for ms in awaited if ms is not None])
 
 
 def progress_line(environment: Any, ctx: RunContext) -> str:

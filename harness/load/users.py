@@ -543,7 +543,8 @@ class Driver(OrderAppUser):
             # the server may have stored it, so its events, if any arrive, are no leaks.
             self.ctx.caused(order, ChangeKind.LOCATION, trigger, location=(lat, lng), uncertain=True)
 
-        with self.in_flight.awaiting(unsure, sent_while_away=away_at_start) as awaited:
+        with self.in_flight.awaiting(unsure, sent_ms=trigger.ms,
+                                     sent_while_away=away_at_start) as awaited:
             try:
                 ack, answered = self.sio.call_stamped(
                     ClientEvent.DRIVER_LOCATION.value,

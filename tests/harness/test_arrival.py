@@ -140,3 +140,43 @@ def test_a_kernel_stamp_is_placed_right_on_the_monotonic_clock_even_if_preempted
     monkeypatch.setattr(arrival, "time", clock)
     stamp = arrival.from_wall(1049.0)   # arrived at monotonic 49.0
     assert stamp.mono == pytest.approx(49.0, abs=1e-9), stamp
+
+
+class _DataArrivesWhileTheClockIsRead:
+    """A clock whose first read, once armed, is followed at once by more data reaching the
+    watched socket, as when the watcher thread is descheduled right after reading the clock
+    (a busy machine)."""
+
+    def __init__(self, peer: socket.socket) -> None:
+        self.peer = peer
+        self.armed = False
+        self.more_sent_at: float | None = None
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        read = time.time()
+        if self.armed and self.more_sent_at is None:
+            self.more_sent_at = time.time()
+            self.peer.sendall(b"m" * 100)
+        return read
+
+
+def test_a_note_never_dates_data_before_it_arrived(pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bug (a fresh-clone run: a delay=250 server's newOrder delivered 248.4 ms after its
+    request): the watcher read the clock, then how much data waited; data that arrived in
+    between was noted at the earlier time, before it arrived."""
+    client, peer = pair
+    clock = _DataArrivesWhileTheClockIsRead(peer)
+    monkeypatch.setattr(arrival, "time", clock)
+    watch = arrival.ArrivalWatch()
+    assert watch.watch(client.fileno())
+    time.sleep(0.05)  # the watcher thread is up
+    clock.armed = True
+    peer.sendall(b"f" * 100)
+    time.sleep(0.2)
+    _kernel, noted = _read(client, watch, 200)
+    assert clock.more_sent_at is not None, "the watcher never read the clock"
+    assert noted is not None and noted >= clock.more_sent_at, (
+        f"bytes noted {clock.more_sent_at - noted:.6f} s before they were sent")

@@ -20,7 +20,7 @@ class Stop(BaseException):
 def test_a_drop_while_awaiting_records_the_change_once_as_uncertain() -> None:
     recorded: list[str] = []
     flight = InFlight()
-    with flight.awaiting(lambda: recorded.append("unsure"), sent_while_away=False) as awaited:
+    with flight.awaiting(lambda: recorded.append("unsure"), sent_ms=0.0, sent_while_away=False) as awaited:
         flight.dropped()
         flight.dropped()             # the client noticing the cut later
         awaited.settle_unsure()      # then the ack's timeout
@@ -32,7 +32,7 @@ def test_a_drop_while_awaiting_records_the_change_once_as_uncertain() -> None:
 def test_an_answer_that_came_records_nothing_unsure() -> None:
     recorded: list[str] = []
     flight = InFlight()
-    with flight.awaiting(lambda: recorded.append("unsure"), sent_while_away=False) as awaited:
+    with flight.awaiting(lambda: recorded.append("unsure"), sent_ms=0.0, sent_while_away=False) as awaited:
         pass
     flight.dropped()
     assert recorded == [] and not awaited.settled and flight.current is None
@@ -41,7 +41,7 @@ def test_an_answer_that_came_records_nothing_unsure() -> None:
 def test_a_send_made_while_away_never_left_the_socket() -> None:
     recorded: list[str] = []
     flight = InFlight()
-    with flight.awaiting(lambda: recorded.append("unsure"), sent_while_away=True):
+    with flight.awaiting(lambda: recorded.append("unsure"), sent_ms=0.0, sent_while_away=True):
         flight.dropped()
     assert recorded == []
 
@@ -50,7 +50,7 @@ def test_a_stop_while_awaiting_records_it_and_still_stops() -> None:
     recorded: list[str] = []
     flight = InFlight()
     with pytest.raises(Stop):
-        with flight.awaiting(lambda: recorded.append("unsure"), sent_while_away=False):
+        with flight.awaiting(lambda: recorded.append("unsure"), sent_ms=0.0, sent_while_away=False):
             raise Stop
     assert recorded == ["unsure"] and flight.current is None
 
@@ -59,6 +59,6 @@ def test_an_error_is_not_a_stop() -> None:
     recorded: list[str] = []
     flight = InFlight()
     with pytest.raises(ValueError):
-        with flight.awaiting(lambda: recorded.append("unsure"), sent_while_away=False):
+        with flight.awaiting(lambda: recorded.append("unsure"), sent_ms=0.0, sent_while_away=False):
             raise ValueError("not an ack problem")
     assert recorded == []

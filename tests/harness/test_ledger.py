@@ -7,6 +7,7 @@ from typing import Any
 import msgpack
 
 from harness.contract import (
+    FIRST_VERSION,
     STORE_OWNERS_ROOM,
     ChangeKind,
     Event,
@@ -344,3 +345,36 @@ def test_a_socket_that_left_before_a_slow_changes_answer_was_away_not_missing_it
     rec.add_changes([slow])
     rec.finish()
     assert rec.counts[Event.NEW_ORDER].missing == 1
+
+
+def test_an_order_whose_checkout_was_never_answered_is_the_runs_not_foreign() -> None:
+    """Bug (Ctrl-C against a server that answered no change within the run): no record named
+    the orders whose checkouts went unanswered, so their events were counted foreign (another
+    run's) instead of explained by the unanswered checkouts and the changes sent on them."""
+    rec = Reconciler(timeout_ms=5000, settle_ms=1000)
+    owner = socket_id("w1", 1)
+    rec.add_presence([_connected(owner, STORE_OWNERS_ROOM)])
+    # An order placed at 1000 (its id never came back), then accepted at 1500 by an owner
+    # that learned it from its newOrder: neither answered.
+    rec.add_unanswered([Unanswered(None, 1000.0, "p1"), Unanswered("o9", 1500.0, "p1")])
+    rec.add_receipts([Receipt(owner, Event.NEW_ORDER, version_key("o9", FIRST_VERSION), 1010.0),
+                      Receipt(owner, Event.ORDER_STATUS_UPDATED, version_key("o9", 2), 1510.0),
+                      Receipt(owner, Event.ORDER_STATUS_UPDATED, version_key("o8", 2), 1510.0)])
+    rec.finish()
+    assert (rec.unanswered_events, rec.foreign) == (2, 1)
+
+
+def test_a_process_lost_long_after_it_was_last_heard_explains_receipts_until_then() -> None:
+    """Bug (a `--workers 2` run beside CPU hogs: 15 `orderStatusUpdated` leaked): both
+    workers went silent at the start, and were declared lost 9 s later, never heard; a worker
+    silent that long may have caused changes until it was declared lost, and one never heard
+    set nothing apart at all. Their events reached the other sockets: leaks to the books."""
+    rec = Reconciler(timeout_ms=3000)
+    alive = socket_id("w1", 1)
+    rec.add_presence([_connected(alive, STORE_OWNERS_ROOM)])
+    rec.add_changes([_status_change(trigger_ms=1000.0)])   # o1 is the run's order
+    rec.process_lost("w2", last_heard_ms=10_000.0, lost_at_ms=19_000.0)
+    rec.add_receipts([Receipt(alive, Event.ORDER_STATUS_UPDATED, version_key("o1", 4), 18_000.0),
+                      Receipt(alive, Event.ORDER_STATUS_UPDATED, version_key("o1", 5), 40_000.0)])
+    rec.finish()
+    assert rec.not_judged == 1 and rec.counts[Event.ORDER_STATUS_UPDATED].leaked == 1

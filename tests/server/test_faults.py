@@ -376,3 +376,13 @@ async def test_slow_request_holds_a_change_before_it_is_made(fault_server) -> No
     async with w:
         # Nothing was made (nor pushed) before the hold was over.
         assert answered >= 0.6 and heard >= 0.6, (answered, heard)
+
+
+@pytest.mark.parametrize("fault", ["slow_answer=2000", "slow_request=2000"])
+async def test_slow_faults_hold_no_sign_up_or_sign_in(fault_server, fault: str) -> None:
+    """Only order changes are held: a held sign-up kept every user of a run from starting (a
+    harness run against `slow_answer=30000` ended at once, its first sign-up timed out)."""
+    async with World(fault_server(fault).url) as w:
+        sent = time.monotonic()
+        await w.customer()
+        assert time.monotonic() - sent < 1.0
