@@ -11,9 +11,8 @@ import argparse
 import importlib.util
 import os
 import sys
-from pathlib import Path
 
-from .commands import compare, conformance, demo, load, report
+from .commands import compare, conformance, contract, demo, load, report
 
 EXIT_CONFIG = 2
 
@@ -28,14 +27,6 @@ def _serve(args: argparse.Namespace, rest: list[str]) -> int:
     return 0  # not reached
 
 
-def _contract(args: argparse.Namespace, rest: list[str]) -> int:
-    from .contract import documents
-
-    for path in documents.export(Path(args.out)):
-        print(f"wrote {path}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -46,10 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the reference server (all options as `python -m reference_server`)",
         add_help=False)
     serve.set_defaults(func=_serve)
-    contract = sub.add_parser("contract", help="write the generated contract documents")
-    contract.add_argument("action", choices=["export"])
-    contract.add_argument("--out", default="docs", help="directory to write to (default docs/)")
-    contract.set_defaults(func=_contract)
+    contract.add_parser(sub)
     load.add_parser(sub)
     demo.add_parser(sub)
     report.add_parser(sub)

@@ -35,10 +35,13 @@ class RealtimeClient:
     def __init__(self, url: str, token: str | None, *,
                  transports: Sequence[str] = ("websocket",), path: str = SOCKETIO_PATH,
                  headers: dict[str, str] | None = None, reconnection: bool = False,
-                 namespace: str | None = None) -> None:
+                 namespace: str | None = None, auth: dict[str, Any] | None = None) -> None:
+        """`auth`: the handshake's auth payload, when not the contract's `{"token": token}`
+        (a team's contract file may name another key, or put the token elsewhere)."""
         self.url = url
         self.namespace = namespace
         self.token = token
+        self.auth = auth
         self.transports = list(transports)
         self.path = path
         self.headers = headers or {}
@@ -58,7 +61,8 @@ class RealtimeClient:
         self._refusal = data.get("message") if isinstance(data, dict) else str(data)
 
     async def connect(self, timeout: float = 10.0) -> "RealtimeClient":
-        auth = {"token": self.token} if self.token is not None else None
+        auth = self.auth if self.auth is not None else (
+            {"token": self.token} if self.token is not None else None)
         try:
             await self.sio.connect(self.url, auth=auth, transports=self.transports,
                                    socketio_path=self.path, headers=self.headers,

@@ -1,4 +1,5 @@
-"""Generate the published documents of the contract: AsyncAPI 3.0, OpenAPI 3.1, Markdown tables.
+"""Generate the published documents of the contract: AsyncAPI 3.0, OpenAPI 3.1, Markdown
+tables, and the contract file (the default `--contract`).
 
 They are written to `docs/` and kept in the repository (a test fails when they are out of
 date): `harness contract export` rewrites them.
@@ -10,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import reference_file
 from . import schemas as s
 from .endpoints import ENDPOINTS
 from .errors import HTTP_STATUS, PRECEDENCE
@@ -208,6 +210,7 @@ def rendered() -> dict[str, str]:
         "asyncapi.json": json.dumps(asyncapi(), indent=2) + "\n",
         "openapi.json": json.dumps(openapi(), indent=2) + "\n",
         "contract-tables.md": markdown(),
+        "contract.toml": reference_file.text(),
     }
 
 
