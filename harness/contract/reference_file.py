@@ -21,6 +21,7 @@ from .model import (
     STORE_OWNERS_ROOM,
     TERMINAL_STATUSES,
     ClientEvent,
+    DeliveryKind,
     Event,
     OrderType,
     PaymentMethod,
@@ -89,8 +90,12 @@ def document() -> dict[str, Any]:
         rule: dict[str, Any] = {"name": event.value, "rooms": [a.name.lower() for a in audiences],
                                 "on": sorted(produced[event]), "fields": fields}
         if event is Event.DELIVERY_UPDATE:
+            update = s.EVENT_PAYLOADS[Event.DELIVERY_UPDATE]
             rule["statuses"] = [st.value for st in Status if st in DELIVERY_UPDATE_STATUSES]
             rule["order_types"] = [OrderType.DELIVERY.value]
+            rule["fields"] = {**fields, "driver_id": _property(update, "driverId"),
+                              "location": _property(update, "location"), "kind": _property(update, "kind")}
+            rule["location_kind"] = DeliveryKind.LOCATION.value
         events[event.name.lower()] = rule
     location = s.DRIVER_LOCATION_IN
     return {

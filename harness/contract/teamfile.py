@@ -72,7 +72,10 @@ OPTIONAL_ORDER_FIELDS: Final = ("version",)
 #: Where an event's payload keeps what the harness reads (`fields`).
 EVENT_FIELDS: Final = ("order_id", "status")
 #: Optional: without them the harness degrades (README, "Testing your own backend").
-OPTIONAL_EVENT_FIELDS: Final = ("customer_id", "event_id", "version", "emitted_at")
+#: `location` is where a location report's payload keeps `{lat, lng}`; `kind` a field whose
+#: value `location_kind` marks a location report (when status events carry a location too).
+OPTIONAL_EVENT_FIELDS: Final = ("customer_id", "driver_id", "event_id", "version", "emitted_at",
+                                "location", "kind")
 
 
 class ContractFileError(ValueError):
@@ -136,6 +139,8 @@ class EventRule:
     #: Status changes produce it only into these statuses, on these order types (empty: all).
     statuses: frozenset[str] = frozenset()
     order_types: frozenset[OrderType] = frozenset()
+    #: The value of the `kind` field that marks a location report (see OPTIONAL_EVENT_FIELDS).
+    location_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -510,7 +515,7 @@ def _events(top: _Reader, statuses: tuple[str, ...]) -> dict[Event, EventRule]:
         e = table.sub(key, required=False)
         if e is None:
             continue
-        e.known({"name", "rooms", "on", "fields", "statuses", "order_types"})
+        e.known({"name", "rooms", "on", "fields", "statuses", "order_types", "location_kind"})
         rooms = e.texts("rooms")
         for room in rooms:
             if room not in audiences:
@@ -532,9 +537,15 @@ def _events(top: _Reader, statuses: tuple[str, ...]) -> dict[Event, EventRule]:
         f.known({*EVENT_FIELDS, *OPTIONAL_EVENT_FIELDS})
         fields: dict[str, str | None] = {key: f.text(key, empty=True) for key in EVENT_FIELDS}
         fields.update({key: f.optional_text(key) for key in OPTIONAL_EVENT_FIELDS})
+        location_kind = e.optional_text("location_kind")
+        if location_kind is not None and fields.get("kind") is None:
+            raise e.error("location_kind", "needs fields.kind (where the payload keeps it)")
+        if ChangeKind.LOCATION.value in on and fields.get("location") is None:
+            raise f.error("location", "missing: an event that location reports produce must say "
+                                      "where its payload keeps the location")
         events[event] = EventRule(event, e.text("name"), tuple(audiences[r] for r in rooms),
                                   frozenset(kinds[k] for k in on), fields, frozenset(only),
-                                  frozenset(OrderType(k) for k in types))
+                                  frozenset(OrderType(k) for k in types), location_kind)
     if not events:
         raise table.error("", "names no event")
     return events

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import astuple, dataclass, field, fields
 from typing import Any, Final, TypeVar
 
-from ..contract import DeliveryKind, Event
 
 #: How an event is told apart from every other: (orderId, version) for everything but a
 #: location report, whose version its sender cannot know; that one is (orderId, lat, lng),
@@ -33,27 +32,22 @@ def version_key(order_id: str, version: int) -> Key:
     return ("v", order_id, version)
 
 
+def status_key(order_id: str, status: str) -> Key:
+    """A change's key where the target sends no versions: each status is reached once."""
+    return ("s", order_id, status)
+
+
 def location_key(order_id: str, lat: float, lng: float) -> Key:
     return ("l", order_id, round(float(lat), 6), round(float(lng), 6))
 
 
 def key_of(event: str, payload: Any) -> Key | None:
-    """The key of a received payload; None when it has too little to be matched at all."""
-    if not isinstance(payload, dict):
-        return None
-    order_id = payload.get("orderId")
-    if not isinstance(order_id, str):
-        return None
-    if event == Event.DELIVERY_UPDATE and payload.get("kind") == DeliveryKind.LOCATION:
-        loc = payload.get("location")
-        if isinstance(loc, dict) and isinstance(loc.get("lat"), (int, float)) \
-                and isinstance(loc.get("lng"), (int, float)):
-            return location_key(order_id, loc["lat"], loc["lng"])
-        return None
-    version = payload.get("version")
-    if isinstance(version, bool) or not isinstance(version, int):
-        return None
-    return version_key(order_id, version)
+    """The key of a payload of our contract; None when it has too little to be matched at all
+    (a team's file: `reader.Reader.key`)."""
+    from .reader import reference_reader
+
+    reader = reference_reader()
+    return reader.key(reader.event(event, payload))
 
 
 def _wire_key(key: Key) -> list[Any]:

@@ -11,20 +11,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..contract import (
-    ROUTES,
-    STORE_OWNERS_ROOM,
-    Event,
-    Role,
-    customer_room,
-    driver_room,
-    stated_problem,
-)
+from ..contract import Event, Role
 from ..contract.routing import Audience
-from .records import CountsByEvent, Key, Receipt, key_of, version_key
-
-_AUDIENCE = {Role.CUSTOMER: Audience.CUSTOMER, Role.STORE_OWNER: Audience.STORE_OWNERS,
-             Role.DRIVER: Audience.DRIVER}
+from .reader import EventFacts, Reader, reference_reader
+from .records import CountsByEvent, Key, Receipt, version_key
 
 
 @dataclass(frozen=True)
@@ -42,6 +32,7 @@ class Leak:
 
 @dataclass
 class _OrderSeen:
+    #: The highest version seen, or status position where the target sends no versions.
     max_version: int = 0
     event_ids: set[str] = field(default_factory=set)
     keys: set[tuple[str, Key]] = field(default_factory=set)
@@ -58,24 +49,29 @@ class Judgement:
     leak: Leak | None = None
 
 
-def _meant_for(event: str, payload: dict[str, Any]) -> str | None:
-    if event == Event.NEW_ORDER:
-        return STORE_OWNERS_ROOM
-    if event == Event.DELIVERY_UPDATE and isinstance(payload.get("driverId"), str):
-        return driver_room(payload["driverId"])
-    if isinstance(payload.get("customerId"), str):
-        return customer_room(payload["customerId"])
+def _meant_for(reader: Reader, facts: EventFacts) -> str | None:
+    """The room an event must have come through, as far as its payload tells."""
+    contract = reader.contract
+    if facts.kind is Event.NEW_ORDER:
+        return contract.room(Audience.STORE_OWNERS)
+    if facts.kind is Event.DELIVERY_UPDATE and facts.driver_id is not None:
+        return contract.room(Audience.DRIVER, facts.driver_id)
+    if facts.customer_id is not None:
+        return contract.room(Audience.CUSTOMER, facts.customer_id)
     return None
 
 
 class SocketLedger:
-    """Local checks for one socket slot; `role` None means the socket must receive nothing."""
+    """Local checks for one socket slot; `role` None means the socket must receive nothing.
+    Payloads are read by the target's contract file (`reader`; ours by default)."""
 
     def __init__(self, socket_id: str, role: Role | None, user_id: str | None,
-                 counts: CountsByEvent, remembered_orders: int = 5000) -> None:
+                 counts: CountsByEvent, remembered_orders: int = 5000,
+                 reader: Reader | None = None) -> None:
         self.socket_id = socket_id
         self.role = role
         self.user_id = user_id
+        self.reader = reader or reference_reader()
         self._counts = counts
         self._orders: OrderedDict[str, _OrderSeen] = OrderedDict()
         self._limit = remembered_orders
@@ -90,61 +86,65 @@ class SocketLedger:
             self._orders.move_to_end(order_id)
         return seen
 
-    def _leak_reason(self, event: str, payload: dict[str, Any]) -> str | None:
+    def _leak_reason(self, event: str, facts: EventFacts) -> str | None:
         if self.role is None:
             return "this socket must receive no events"
-        try:
-            audiences = ROUTES[Event(event)]
-        except ValueError:
+        kind = facts.kind
+        if kind is None:
             return f"{event!r} is not an event of the contract"
-        if _AUDIENCE[self.role] not in audiences:
+        if not self.reader.goes_to(kind, self.role):
             return f"{event} is never sent to a {self.role.value}"
-        if self.role is Role.CUSTOMER and payload.get("customerId") != self.user_id:
+        if (self.role is Role.CUSTOMER and self.reader.reads_customer_id(kind)
+                and facts.customer_id != self.user_id):
             return "another customer's order"
-        if (self.role is Role.DRIVER and event == Event.DELIVERY_UPDATE
-                and payload.get("driverId") != self.user_id):
+        if (self.role is Role.DRIVER and kind is Event.DELIVERY_UPDATE
+                and self.reader.reads_driver_id(kind) and facts.driver_id != self.user_id):
             return "an order assigned to another driver"
         return None
 
     def receive(self, event: str, payload: Any, received_ms: float) -> Judgement:
         counts = self._counts[event]
-        # Judged by what the contract's prose states (as the conformance checks judge it):
-        # the reference server's own choices where it is silent are no fault in another.
-        problem = stated_problem(event, payload)
+        reader = self.reader
+        facts = reader.event(event, payload)
+        # Judged by what the contract states (as the conformance checks judge it): the
+        # reference server's own choices where it is silent are no fault in another.
+        problem = reader.problem(event, payload, facts)
         if problem is not None:
             counts.invalid += 1
-        body = payload if isinstance(payload, dict) else {}
-        order_id = body.get("orderId") if isinstance(body.get("orderId"), str) else None
-        reason = self._leak_reason(event, body)
+        order_id = facts.order_id
+        reason = self._leak_reason(event, facts)
         if reason is not None:
             counts.leaked += 1
             leak = Leak(event, order_id, self.socket_id, self.role.value if self.role else "none",
-                        _meant_for(event, body), reason)
+                        _meant_for(reader, facts), reason)
             return Judgement(None, problem, leak=leak)
-        key = key_of(event, payload)
+        key = reader.key(facts)
         if key is None or order_id is None:
             # Nothing to match it by; it is already counted invalid.
             return Judgement(None, problem)
         seen = self._seen(order_id)
-        event_id = body.get("eventId")
-        version = body.get("version")
-        # The same change twice: the same (event, order, version). A location report's key is
-        # its coordinates (its sender cannot know its version), but a parked driver reports the
+        event_id, version = facts.event_id, facts.version
+        # The same change twice: the same (event, key). A location report's key is its
+        # coordinates (its sender cannot know its version), but a parked driver reports the
         # same place twice as two changes: where the payload has a version, that decides.
         same = (event, key)
-        if key[0] != "v" and isinstance(version, int) and not isinstance(version, bool):
+        if key[0] == "l" and version is not None:
             same = (event, version_key(order_id, version))
-        if (isinstance(event_id, str) and event_id in seen.event_ids) or same in seen.keys:
+        if (event_id is not None and event_id in seen.event_ids) or same in seen.keys:
             counts.duplicate += 1
             return Judgement(None, problem, duplicate=True)
-        if isinstance(event_id, str):
+        if event_id is not None:
             seen.event_ids.add(event_id)
         seen.keys.add(same)
+        # Out of order: by version where the target sends one, else by the status's place in
+        # the file's flow (a status event after a later one).
         out_of_order = False
-        if isinstance(version, int) and not isinstance(version, bool):
-            if version < seen.max_version:
+        rank = version if version is not None else (
+            None if reader.by_version else reader.position(facts.status))
+        if rank is not None:
+            if rank < seen.max_version:
                 counts.out_of_order += 1
                 out_of_order = True
-            seen.max_version = max(seen.max_version, version)
+            seen.max_version = max(seen.max_version, rank)
         return Judgement(Receipt(self.socket_id, event, key, received_ms), problem,
                          out_of_order=out_of_order)

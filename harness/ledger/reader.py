@@ -1,0 +1,254 @@
+"""How the ledger reads what a target sends, by its contract file: an order document (an HTTP
+answer) and an event payload, down to the facts it judges by.
+
+Where the file lacks a field, the ledger degrades honestly (issue 10, item 3):
+
+* **no event id**: a duplicate is the same (event, order, key);
+* **no version**: a change is keyed by (order, status), each status being reached once in an
+  order's life, and order is judged by position in the file's status flow;
+* a location report is keyed by its coordinates, which the harness chose unique itself.
+
+Versions key the books only when both the order document and every event carry one: the
+key of a change (from the answer) and of its events (from the payloads) must be the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from ..contract import Event, OrderType, Role, stated_problem
+from ..contract.routing import Audience, ChangeKind, OrderChange
+from ..contract.teamfile import TeamContract
+from .records import Key, location_key, status_key, version_key
+
+_Path = tuple[str, ...] | None
+_AUDIENCE_OF_ROLE = {Role.CUSTOMER: Audience.CUSTOMER, Role.STORE_OWNER: Audience.STORE_OWNERS,
+                     Role.DRIVER: Audience.DRIVER}
+
+
+def _compile(path: str | None) -> _Path:
+    if path is None:
+        return None
+    return tuple(path.split(".")) if path else ()
+
+
+def _get(document: Any, path: _Path) -> Any:
+    if path is None:
+        return None
+    if len(path) == 1:  # the usual case, on every received event
+        return document.get(path[0]) if isinstance(document, dict) else None
+    value = document
+    for step in path:
+        if isinstance(value, dict):
+            value = value.get(step)
+        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
+            value = value[int(step)]
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+def _text(value: Any) -> str | None:
+    """Ids as text: a team's ids may be numbers."""
+    if type(value) is str:
+        return value
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """What one payload says, as far as the file locates it (None: not there, or not stated)."""
+
+    kind: Event | None
+    order_id: str | None
+    status: str | None
+    customer_id: str | None
+    driver_id: str | None
+    event_id: str | None
+    version: int | None
+    #: Set for a location report only.
+    location: tuple[float, float] | None
+    #: A location report's payload (by its kind field), located or not.
+    location_report: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFacts:
+    id: str
+    customer_id: str
+    order_type: OrderType
+    status: str
+    driver_id: str | None
+    version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    kind: Event
+    audiences: frozenset[Audience]
+    order_id: _Path
+    status: _Path
+    customer_id: _Path
+    driver_id: _Path
+    event_id: _Path
+    version: _Path
+    location: _Path
+    kind_field: _Path
+    location_kind: str | None
+
+
+class Reader:
+    """The ledger's view of one contract file."""
+
+    def __init__(self, contract: TeamContract, *, reference: bool = False) -> None:
+        self.contract = contract
+        #: Our own contract: payloads are also checked against its JSON Schemas.
+        self.reference = reference
+        self._rules: dict[str, _Rule] = {}
+        for rule in contract.events.values():
+            f = rule.fields
+            self._rules[rule.name] = _Rule(
+                rule.event, frozenset(rule.rooms), _compile(f["order_id"]), _compile(f["status"]),
+                _compile(f.get("customer_id")), _compile(f.get("driver_id")),
+                _compile(f.get("event_id")), _compile(f.get("version")), _compile(f.get("location")),
+                _compile(f.get("kind")), rule.location_kind)
+        order = contract.order
+        self._order = {name: _compile(order.get(name)) for name in
+                       ("id", "customer_id", "order_type", "status", "driver_id", "version")}
+        self._order_types = {wire: kind for kind, wire in contract.order_types.items()}
+        #: Versions key the books only when orders and every event carry them.
+        self.by_version = order.get("version") is not None and all(
+            r.version is not None for r in self._rules.values())
+        self._position = {status: i for i, status in enumerate(contract.statuses)}
+        self._by_kind = {r.kind: r for r in self._rules.values()}
+
+    # --- events --------------------------------------------------------------------------------
+
+    def event(self, name: str, payload: Any) -> EventFacts:
+        rule = self._rules.get(name)
+        if rule is None or not isinstance(payload, dict):
+            return EventFacts(rule.kind if rule else None, None, None, None, None, None, None, None)
+        location, report = None, False
+        if rule.location is not None:
+            if rule.location_kind is not None:
+                report = _get(payload, rule.kind_field) == rule.location_kind
+            point = _get(payload, rule.location) if report or rule.location_kind is None else None
+            report = report or point is not None
+            if isinstance(point, dict):
+                lat, lng = point.get("lat"), point.get("lng")
+                if isinstance(lat, (int, float)) and isinstance(lng, (int, float)) \
+                        and not isinstance(lat, bool) and not isinstance(lng, bool):
+                    location = (float(lat), float(lng))
+        status = _get(payload, rule.status)
+        event_id = _get(payload, rule.event_id)
+        return EventFacts(rule.kind, _text(_get(payload, rule.order_id)),
+                          status if isinstance(status, str) else None,
+                          _text(_get(payload, rule.customer_id)), _text(_get(payload, rule.driver_id)),
+                          event_id if isinstance(event_id, str) else None,
+                          _int(_get(payload, rule.version)), location, report)
+
+    def key(self, facts: EventFacts) -> Key | None:
+        """The books' key of a received event; None when it has too little to be matched."""
+        if facts.order_id is None:
+            return None
+        if facts.location_report:
+            # Keyed by the coordinates its sender chose; one without them cannot be matched.
+            return location_key(facts.order_id, *facts.location) if facts.location else None
+        if self.by_version:
+            return version_key(facts.order_id, facts.version) if facts.version is not None else None
+        return status_key(facts.order_id, facts.status) if facts.status is not None else None
+
+    def problem(self, name: str, payload: Any, facts: EventFacts) -> str | None:
+        """What makes the payload invalid: for our contract, its schema; for a team's file,
+        a field the file places that is not there."""
+        if self.reference:
+            return stated_problem(name, payload)
+        if facts.kind is None:
+            return None  # judged as a leak: not an event of the file
+        if not isinstance(payload, dict):
+            return "the payload is not an object"
+        rule = self._rules[name]
+        for field, path in (("order_id", rule.order_id), ("status", rule.status)):
+            if _get(payload, path) is None:
+                return f"no {field} at {'.'.join(path or ())!r} (events.{rule.kind.name.lower()}.fields.{field})"
+        return None
+
+    def goes_to(self, kind: Event, role: Role) -> bool:
+        return _AUDIENCE_OF_ROLE[role] in self._by_kind[kind].audiences
+
+    def reads_customer_id(self, kind: Event) -> bool:
+        return self._by_kind[kind].customer_id is not None
+
+    def reads_driver_id(self, kind: Event) -> bool:
+        return self._by_kind[kind].driver_id is not None
+
+    def position(self, status: str | None) -> int | None:
+        """Where a status stands in the file's flow (the order of `lifecycle.statuses`)."""
+        return self._position.get(status) if status is not None else None
+
+    # --- orders and changes --------------------------------------------------------------------------
+
+    def order(self, document: Any) -> OrderFacts:
+        """An order document (an HTTP answer); ValueError names what is missing."""
+        o = self._order
+        order_id, customer = _text(_get(document, o["id"])), _text(_get(document, o["customer_id"]))
+        wire_type, status = _get(document, o["order_type"]), _get(document, o["status"])
+        for name, value in (("id", order_id), ("customer_id", customer), ("order_type", wire_type),
+                            ("status", status)):
+            if value is None:
+                raise ValueError(f"an order has no {name} at {self.contract.order[name]!r} (order.{name})")
+        kind = self._order_types.get(wire_type)
+        if kind is None:
+            raise ValueError(f"an order's type {wire_type!r} is none of order.types")
+        assert order_id is not None and customer is not None
+        return OrderFacts(order_id, customer, kind, str(status), _text(_get(document, o["driver_id"])),
+                          _int(_get(document, o["version"])))
+
+    def change_key(self, order: OrderFacts, kind: ChangeKind,
+                   location: tuple[float, float] | None) -> Key:
+        if kind is ChangeKind.LOCATION:
+            if location is None:
+                raise ValueError("a location change needs the reported location")
+            return location_key(order.id, *location)
+        if self.by_version:
+            if order.version is None:
+                raise ValueError(f"an order has no version at {self.contract.order['version']!r}")
+            return version_key(order.id, order.version)
+        return status_key(order.id, order.status)
+
+    def emissions(self, change: OrderChange) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(event, rooms) for every event one change produces, by the file's rules."""
+        out = []
+        for rule in self.contract.events.values():
+            if change.kind not in rule.on:
+                continue
+            if change.kind is ChangeKind.STATUS and rule.statuses and change.status not in rule.statuses:
+                continue
+            if rule.order_types and change.order_type not in rule.order_types:
+                continue
+            rooms = []
+            for audience in rule.rooms:
+                if audience is Audience.STORE_OWNERS:
+                    rooms.append(self.contract.room(audience))
+                elif audience is Audience.CUSTOMER:
+                    rooms.append(self.contract.room(audience, change.customer_id))
+                elif change.driver_id:
+                    rooms.append(self.contract.room(audience, change.driver_id))
+            out.append((rule.event.value, tuple(rooms)))
+        return tuple(out)
+
+
+@cache
+def reference_reader() -> Reader:
+    """Our contract's reader (the default file)."""
+    from ..contract.reference_file import default
+
+    return Reader(default(), reference=True)
