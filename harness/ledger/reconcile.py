@@ -66,8 +66,12 @@ class _Socket:
 
 class Reconciler:
     def __init__(self, *, timeout_ms: float = 10_000.0, settle_ms: float = 1_000.0,
-                 on_delivery: DeliveryHook | None = None, on_fanout: FanoutHook | None = None) -> None:
+                 on_delivery: DeliveryHook | None = None, on_fanout: FanoutHook | None = None,
+                 first_status: str | None = None) -> None:
+        """`first_status`: a new order's status, for a target whose events carry no version
+        (the books key its changes by status: `reader.Reader`)."""
         self.timeout_ms = timeout_ms
+        self.first_status = first_status
         self.settle_ms = settle_ms
         self.counts = CountsByEvent()
         self.away = AwayStats()
@@ -174,7 +178,8 @@ class Reconciler:
         arriving after the send and before the change's events must all have landed (an
         order placed without an answer: any new order's first event)."""
         sent = list(self._unanswered.get(key[1], ()))
-        if key[0] == "v" and key[2] == FIRST_VERSION:
+        if (key[0] == "v" and key[2] == FIRST_VERSION) or (
+                key[0] == "s" and key[2] == self.first_status):
             sent += self._unanswered.get(None, ())
         return any(t - self.settle_ms <= receipt.received_ms <= t + 2 * self.timeout_ms
                    for t in sent)

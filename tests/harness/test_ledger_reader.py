@@ -107,3 +107,17 @@ def test_the_books_match_a_team_servers_events_by_status() -> None:
     osu, cou = rec.counts[Event.ORDER_STATUS_UPDATED], rec.counts[Event.CUSTOMER_ORDER_UPDATE]
     assert (osu.expected, osu.delivered, osu.missing, osu.leaked) == (2, 2, 0, 0)
     assert (cou.expected, cou.delivered, cou.missing) == (1, 0, 1)  # never received: missing
+
+
+def test_a_new_orders_event_keyed_by_status_is_explained_by_an_unanswered_checkout() -> None:
+    """Without versions a new order's events are keyed (order, first status): an order placed
+    whose answer never came explains them as it does the version-1 events of ours."""
+    from harness.ledger.records import Receipt, Unanswered
+
+    rec = Reconciler(timeout_ms=5000, first_status="pending")
+    rec.add_presence([Presence("p/1", ("store-owners",), 0.0, None)])
+    rec.add_unanswered([Unanswered(None, 1000.0, "p")])
+    rec.add_receipts([Receipt("p/1", Event.NEW_ORDER.value, status_key("o7", "pending"), 1010.0),
+                      Receipt("p/1", Event.ORDER_STATUS_UPDATED.value, status_key("o7", "processing"), 1020.0)])
+    rec.finish()
+    assert rec.unanswered_events == 1 and rec.foreign == 1
