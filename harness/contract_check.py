@@ -81,6 +81,8 @@ class _Walk:
                 if not self.jwt_secret:
                     raise FileMismatch('auth.mode is "mint": give the target\'s secret (--jwt-secret)')
                 user_id = f"harness-{role.value}-{secrets.token_hex(4)}"
+                if role is Role.DRIVER and self.contract.action("list_drivers") is not None:
+                    user_id = await self._listed_driver()
                 claims = {self.contract.auth.claim_user_id: user_id,
                           self.contract.auth.claim_role: wire_role,
                           "exp": int(time.time()) + TOKEN_LIFETIME_S}
@@ -92,6 +94,18 @@ class _Walk:
                                        email=email, password="contract-check-1", role=wire_role)
                 token, user_id = str(parts["token"]), str(parts["user_id"])
             self.accounts[role] = Account(role, token, user_id)
+
+    async def _listed_driver(self) -> str:
+        """A driver the target knows (minted tokens speak for users it may not know: a driver
+        must be one it can assign)."""
+        listed = await self.act("list_drivers", Role.STORE_OWNER)
+        where = self.contract.actions["list_drivers"].answer["driver_id"]
+        ids = [str(at(d, where, "")) for d in listed["drivers"] or []]
+        ids = [i for i in ids if i]
+        if not ids:
+            raise FileMismatch(f'auth.mode is "mint" and list_drivers lists no driver with an id at '
+                               f"{where!r}: register one first")
+        return ids[0]
 
     async def connect(self) -> None:
         auth = self.contract.auth

@@ -14,7 +14,7 @@ from harness.contract.reference_file import text
 from harness.contract.teamfile import loads
 from harness.contract_check import check
 from tests.support.child_processes import HARNESS, child_env
-from tests.support.server import ServerThread
+from tests.support.server import TEST_SECRET, ServerThread
 
 
 def _edited(old: str, new: str) -> str:
@@ -81,3 +81,22 @@ def test_the_command_prints_the_walk_and_exits_by_its_verdict(server: ServerThre
     config = subprocess.run([HARNESS, "contract", "check", "--target", server.url, "--contract",
                              str(broken)], env=child_env(), capture_output=True, text=True, timeout=60)
     assert config.returncode == 2 and "broken.toml: auth: missing" in config.stderr, config.stderr
+
+
+async def test_minted_tokens_walk_the_orders_too(server: ServerThread) -> None:
+    """`auth.mode = "mint"`: the check signs its own tokens with the target's secret; the driver
+    is one the target lists (a minted id would be no driver it can assign)."""
+    from harness.api import OrdersApi
+    from harness.contract import Role
+
+    async with OrdersApi(server.url) as api:
+        await api.register("Listed driver", "listed-driver-mint@example.test", "password-123", Role.DRIVER)
+    lines: list[str] = []
+    result = await check(server.url, loads(_edited('mode = "register"', 'mode = "mint"')),
+                         jwt_secret=TEST_SECRET,
+                         say=lines.append)
+    assert result.ok, (result.mismatch, "\n".join(lines[-20:]))
+    assert any(line.startswith("  minted a driver token") for line in lines)
+    without = await check(server.url, loads(_edited('mode = "register"', 'mode = "mint"')),
+                          say=lambda _: None)
+    assert without.mismatch is not None and "--jwt-secret" in without.mismatch
