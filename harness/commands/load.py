@@ -185,6 +185,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--think-time", default="0.5-2", help="seconds between a user's steps, MIN-MAX")
     p.add_argument("--location-rate", type=float, default=1.0)
     p.add_argument("--event-timeout", type=float, default=10.0)
+    p.add_argument("--settle", type=float, default=1.0,
+                   help="seconds after a change's answer that a socket must still be connected "
+                        "to be expected to receive its events (default 1)")
     p.add_argument("--no-time-sync", action="store_true")
     p.add_argument("--no-witness", action="store_true",
                    help="run no witness (passive sockets in a process of their own that show "
@@ -217,7 +220,7 @@ def locust_command(args: argparse.Namespace, scenario: Path, run_id: str, report
                "--store-owners", str(args.store_owners), "--transport", args.transport,
                "--socketio-path", args.socketio_path, "--tokens", args.tokens,
                "--think-time", args.think_time, "--location-rate", str(args.location_rate),
-               "--event-timeout", str(args.event_timeout)]
+               "--event-timeout", str(args.event_timeout), "--settle", str(args.settle)]
     for flag, value in (("--seed", args.seed), ("--drivers", args.drivers),
                         ("--jwt-secret", args.jwt_secret), ("--order-rate", args.order_rate),
                         ("--cut-mode", args.cut_mode), ("--cut-share", args.cut_share),
@@ -253,6 +256,20 @@ def witness_bound(given: float | None, thresholds: ThresholdSet) -> float | None
         float(from_file) if from_file is not None else None)
 
 
+def _locust_side_problem(options: list[str]) -> str | None:
+    """What the Locust processes would refuse in their options (exit 2 here, in one line,
+    rather than a run that ends without a report)."""
+    from ..load.options import LoadConfigError, add_arguments, from_parsed
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    try:
+        from_parsed(parser.parse_known_args(options)[0])
+    except LoadConfigError as exc:
+        return str(exc)
+    return None
+
+
 def run(args: argparse.Namespace, rest: list[str]) -> int:
     try:
         seconds = parse_duration(args.duration)
@@ -284,6 +301,10 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
           f"({args.scenario}{f', {args.workers} workers' if args.workers else ''}); "
           f"report in {report_dir}", flush=True)
     locust, run_options, options = locust_command(args, scenario, run_id, report_dir, seconds)
+    problem = _locust_side_problem(options)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     processes = LocustProcesses.start(locust, run_options, options, workers=args.workers, env=env)
     print(f"harness: {processes.describe()}", flush=True)
     interrupted = False

@@ -72,6 +72,9 @@ def add_arguments(parser: Any) -> None:
     g.add_argument("--location-rate", type=float, default=1.0, help="driver location reports per s")
     g.add_argument("--event-timeout", type=float, default=10.0,
                    help="seconds after which an expected event counts as missing")
+    g.add_argument("--settle", type=float, default=1.0,
+                   help="seconds after a change's answer that a socket must still be connected "
+                        "to be expected to receive its events (default 1)")
     g.add_argument("--report-dir", default=None, help="folder for this run's report")
     g.add_argument("--no-time-sync", action="store_true",
                    help="do not call time_sync (the target lacks it)")
@@ -115,6 +118,8 @@ def from_parsed(parsed: argparse.Namespace) -> LoadOptions:
         raise LoadConfigError("--location-rate must be positive")
     if parsed.event_timeout <= 0:
         raise LoadConfigError("--event-timeout must be positive")
+    if not 0 <= parsed.settle <= parsed.event_timeout:
+        raise LoadConfigError("--settle must be from 0 to --event-timeout seconds")
     path = parsed.socketio_path if parsed.socketio_path.startswith("/") else "/" + parsed.socketio_path
     run_id = parsed.run_id or os.environ.get("HARNESS_RUN_ID") or new_run_id()
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", run_id):
@@ -131,7 +136,7 @@ def from_parsed(parsed: argparse.Namespace) -> LoadOptions:
         transport=parsed.transport, socketio_path=path, verify_tls=not parsed.insecure,
         tokens=parsed.tokens, jwt_secret=parsed.jwt_secret, order_rate=parsed.order_rate,
         think_s=_think(parsed.think_time), location_rate_hz=parsed.location_rate,
-        event_timeout_s=parsed.event_timeout, report_dir=parsed.report_dir,
+        event_timeout_s=parsed.event_timeout, settle_s=parsed.settle, report_dir=parsed.report_dir,
         time_sync=not parsed.no_time_sync, cut_mode=getattr(parsed, "cut_mode", None),
         cut_share=cut_share, cut_every_s=cut_every,
         witness=not getattr(parsed, "no_witness", False),

@@ -32,7 +32,8 @@ def _parse(*argv: str) -> argparse.Namespace:
 def test_defaults_are_sane() -> None:
     opts = from_parsed(_parse())
     assert opts.store_owners == 5 and opts.tokens == "register" and opts.transport == "websocket"
-    assert opts.think_s == (0.5, 2.0) and opts.event_timeout_s == 10.0
+    assert opts.think_s == (0.5, 2.0) and opts.event_timeout_s == 10.0 and opts.settle_s == 1.0
+    assert from_parsed(_parse("--settle", "2.5")).settle_s == 2.5
     assert opts.run_id and opts.seed is not None
 
 
@@ -43,6 +44,8 @@ def test_defaults_are_sane() -> None:
     (["--think-time", "soon"], "--think-time"),
     (["--order-rate", "0"], "--order-rate"),
     (["--run-id", "a b"], "--run-id"),
+    (["--settle", "-1"], "--settle"),
+    (["--settle", "11"], "--settle must be from 0 to --event-timeout"),
 ])
 def test_bad_options_say_what_is_wrong(argv: list[str], words: str) -> None:
     with pytest.raises(LoadConfigError, match=words):

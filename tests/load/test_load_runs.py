@@ -325,6 +325,8 @@ BAD_CONFIG = {
     "duration abc": (["--duration", "abc"], "--duration"),
     "zero users": (["--users", "0"], "--users"),
     "mint without secret": (["--tokens", "mint"], "--jwt-secret"),
+    "negative settle": (["--settle", "-2"], "--settle"),
+    "zero event timeout": (["--event-timeout", "0"], "--event-timeout"),
 }
 
 
