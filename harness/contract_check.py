@@ -22,12 +22,16 @@ from . import payloads
 from .contract import JWT_ALGORITHM, TOKEN_LIFETIME_S, OrderType, Role
 from .contract.routing import Audience, ChangeKind
 from .contract.teamfile import EventRule, TeamContract, TransitionRule, at, fill
-from .realtime import ConnectRefused, RealtimeClient
+from .realtime import ConnectRefused, RealtimeClient, Received
 from .teamclient import Account, FileMismatch, TeamClient
 
 #: Who takes a step when the file lets several roles make it.
 _PREFERRED = (Role.STORE_OWNER, Role.DRIVER, Role.CUSTOMER)
 _PARTY = {Role.CUSTOMER: "customer", Role.STORE_OWNER: "store owner", Role.DRIVER: "driver"}
+#: A second customer, whose socket must get nothing of the walked orders (a room leak).
+BYSTANDER = "other customer"
+#: Every party: its name in the output, and its role.
+_PARTIES = (*((name, role) for role, name in _PARTY.items()), (BYSTANDER, Role.CUSTOMER))
 _AUDIENCE_ROLE = {Audience.STORE_OWNERS: Role.STORE_OWNER, Audience.CUSTOMER: Role.CUSTOMER,
                   Audience.DRIVER: Role.DRIVER}
 #: After the expected events came, how long to wait for any that should not come.
@@ -41,6 +45,10 @@ class CheckResult:
     events: int = 0
     mismatch: str | None = None
     lines: list[str] = field(default_factory=list)
+    #: Every event each party's socket got (by party: "customer", "store owner", ...), and
+    #: the party's user id.
+    received: dict[str, list[Received]] = field(default_factory=dict)
+    user_ids: dict[str, str] = field(default_factory=dict)
 
 
 def _short(value: Any, limit: int = 240) -> str:
@@ -54,16 +62,16 @@ class _Walk:
         self.client, self.contract = client, contract
         self.timeout_s, self.jwt_secret = timeout_s, jwt_secret
         self.say = say
-        self.accounts: dict[Role, Account] = {}
-        self.sockets: dict[Role, RealtimeClient] = {}
-        self.seen: dict[Role, int] = {}
+        self.accounts: dict[str, Account] = {}
+        self.sockets: dict[str, RealtimeClient] = {}
+        self.seen: dict[str, int] = {}
         self.events = 0
         self.names = {rule.name: rule for rule in contract.events.values()}
 
     # --- requests ------------------------------------------------------------------------------
 
     async def act(self, action: str, role: Role | None, /, **values: Any) -> dict[str, Any]:
-        token = self.accounts[role].token if role is not None else None
+        token = self.accounts[_PARTY[role]].token if role is not None else None
         before = len(self.client.exchanges)
         try:
             return await self.client.act(action, token=token, **values)
@@ -75,7 +83,7 @@ class _Walk:
 
     async def sign_up(self) -> None:
         self.say("accounts")
-        for role in Role:
+        for party, role in _PARTIES:
             wire_role = self.contract.auth.roles[role]
             if self.contract.auth.mode == "mint":
                 if not self.jwt_secret:
@@ -87,13 +95,13 @@ class _Walk:
                           self.contract.auth.claim_role: wire_role,
                           "exp": int(time.time()) + TOKEN_LIFETIME_S}
                 token = jwt.encode(claims, self.jwt_secret, algorithm=JWT_ALGORITHM)
-                self.say(f"  minted a {role.value} token ({self.contract.auth.claim_user_id}={user_id})")
+                self.say(f"  minted a token for the {party} ({self.contract.auth.claim_user_id}={user_id})")
             else:
                 email = f"check-{role.value}-{secrets.token_hex(4)}@example.test"
                 parts = await self.act("register", None, name=f"Contract check {role.value}",
                                        email=email, password="contract-check-1", role=wire_role)
                 token, user_id = str(parts["token"]), str(parts["user_id"])
-            self.accounts[role] = Account(role, token, user_id)
+            self.accounts[party] = Account(role, token, user_id)
 
     async def _listed_driver(self) -> str:
         """A driver the target knows (minted tokens speak for users it may not know: a driver
@@ -110,16 +118,16 @@ class _Walk:
     async def connect(self) -> None:
         auth = self.contract.auth
         self.say(f"sockets (token in the handshake's {auth.socket} as {auth.socket_key!r})")
-        for role, account in self.accounts.items():
+        for party, account in self.accounts.items():
             sock = self.client.socket(account.token)
             try:
                 await sock.connect(timeout=self.timeout_s)
             except ConnectRefused as exc:
-                raise FileMismatch(f"the {_PARTY[role]}'s socket was refused: {exc.message} "
+                raise FileMismatch(f"the {party}'s socket was refused: {exc.message} "
                                    f"(auth.socket, auth.socket_key, auth.socket_value)") from None
-            self.sockets[role] = sock
-            self.seen[role] = 0
-            self.say(f"  the {_PARTY[role]} connected")
+            self.sockets[party] = sock
+            self.seen[party] = 0
+            self.say(f"  the {party} connected")
 
     async def close(self) -> None:
         for sock in self.sockets.values():
@@ -144,10 +152,10 @@ class _Walk:
                 out.append((role, rule))
         return out
 
-    def _of_order(self, role: Role, order_id: str) -> list[tuple[str, Any]]:
+    def _of_order(self, party: str, order_id: str) -> list[tuple[str, Any]]:
         """Events of this order the party got since last looked (by the file's names)."""
         got = []
-        for r in self.sockets[role].received[self.seen[role]:]:
+        for r in self.sockets[party].received[self.seen[party]:]:
             rule = self.names.get(r.event)
             if rule is None:
                 continue
@@ -158,38 +166,42 @@ class _Walk:
     async def expect(self, what: str, order_id: str, expected: list[tuple[Role, EventRule]],
                      status: str | None) -> None:
         deadline = time.monotonic() + self.timeout_s
-        want = {(role, rule.name) for role, rule in expected}
+        want = {(_PARTY[role], rule.name) for role, rule in expected}
         while time.monotonic() < deadline:
-            have = {(role, name) for role in self.sockets for name, _ in self._of_order(role, order_id)}
+            have = {(party, name) for party in self.sockets for name, _ in self._of_order(party, order_id)}
             if want <= have:
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(GRACE_S)
-        for role in self.sockets:
-            got = self._of_order(role, order_id)
-            self.seen[role] = len(self.sockets[role].received)
+        for party, role in _PARTIES:
+            got = self._of_order(party, order_id)
+            self.seen[party] = len(self.sockets[party].received)
             for name, payload in got:
                 self.events += 1
                 rule = self.names[name]
-                self.say(f"  the {_PARTY[role]} got {name} {_short(payload, 160)}")
-                if (role, name) not in want:
+                self.say(f"  the {party} got {name} {_short(payload, 160)}")
+                if party == BYSTANDER:
+                    raise FileMismatch(f"{what}: {name} came to another customer, whose room "
+                                       f"({self.contract.room(Audience.CUSTOMER, self.accounts[party].user_id)!r}) "
+                                       "must get nothing of this order: a room leak")
+                if (party, name) not in want:
                     raise FileMismatch(
-                        f"{what}: {name} came to the {_PARTY[role]}, whose room the file does not "
+                        f"{what}: {name} came to the {party}, whose room the file does not "
                         f"name for it (events.{rule.event.name.lower()}.rooms = "
                         f"{[a.name.lower() for a in rule.rooms]})")
                 if status is not None:
                     said = at(payload, rule.fields["status"], None)
                     if said != status:
                         raise FileMismatch(
-                            f"{what}: {name} to the {_PARTY[role]} has {said!r} at "
+                            f"{what}: {name} to the {party} has {said!r} at "
                             f"{rule.fields['status']!r} (events.{rule.event.name.lower()}.fields.status), "
                             f"not {status!r}")
-            missing = [name for r, name in sorted(want) if r is role and name not in {n for n, _ in got}]
+            missing = [name for p, name in sorted(want) if p == party and name not in {n for n, _ in got}]
             if missing:
                 rule = self.names[missing[0]]
                 room = self.contract.rooms[next(a for a in rule.rooms if _AUDIENCE_ROLE[a] is role)]
                 raise FileMismatch(
-                    f"{what}: {missing[0]} never came to the {_PARTY[role]} (room {room!r}) within "
+                    f"{what}: {missing[0]} never came to the {party} (room {room!r}) within "
                     f"{self.timeout_s:g} s, or came without this order's id at "
                     f"{rule.fields['order_id']!r} (events.{rule.event.name.lower()}.fields.order_id)")
 
@@ -207,9 +219,9 @@ class _Walk:
         if status != c.first_status:
             raise FileMismatch(f"a new order's status is {status!r}, not lifecycle.first {c.first_status!r}")
         customer = str(self.client.order_field(order, "customer_id"))
-        if customer != self.accounts[Role.CUSTOMER].user_id:
+        if customer != self.accounts[_PARTY[Role.CUSTOMER]].user_id:
             raise FileMismatch(f"the order's customer ({c.order['customer_id']!r}: {customer!r}) is not "
-                               f"the customer's id from its sign-up ({self.accounts[Role.CUSTOMER].user_id!r})")
+                               f"the customer's id from its sign-up ({self.accounts[_PARTY[Role.CUSTOMER]].user_id!r})")
         await self.expect(f"the new {kind.value} order", order_id,
                           self._expected(ChangeKind.CREATED, status, kind, False), None)
         read = (await self.act("get_order", Role.CUSTOMER, order_id=order_id))["order"]
@@ -227,7 +239,7 @@ class _Walk:
         what = f"{step.source} -> {step.target}"
         self.say(f" {what} by the {_PARTY[role]}")
         if step.action == "assign_driver":
-            driver_id = self.accounts[Role.DRIVER].user_id
+            driver_id = self.accounts[_PARTY[Role.DRIVER]].user_id
             if self.contract.action("list_drivers") is not None:
                 listed = await self.act("list_drivers", Role.STORE_OWNER)
                 ids = [str(at(d, self.contract.actions["list_drivers"].answer["driver_id"], None))
@@ -257,7 +269,7 @@ class _Walk:
         self.say(f" a location report ({report.name}) by the driver")
         self.say(f"  -> {report.name} {_short(payload)}")
         try:
-            ack = await self.sockets[Role.DRIVER].sio.call(report.name, payload, timeout=self.timeout_s)
+            ack = await self.sockets[_PARTY[Role.DRIVER]].sio.call(report.name, payload, timeout=self.timeout_s)
         except Exception as exc:  # noqa: BLE001  (socketio's timeout, or a dropped socket)
             raise FileMismatch(f"{report.name}: no ack within {self.timeout_s:g} s ({type(exc).__name__})") from None
         self.say(f"  <- ack {_short(ack)}")
@@ -291,4 +303,6 @@ async def check(target: str, contract: TeamContract, *, timeout_s: float = 5.0,
         finally:
             await walk.close()
             result.requests, result.events = len(client.exchanges), walk.events
+            result.received = {party: list(sock.received) for party, sock in walk.sockets.items()}
+            result.user_ids = {party: account.user_id for party, account in walk.accounts.items()}
     return result

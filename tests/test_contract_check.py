@@ -96,7 +96,7 @@ async def test_minted_tokens_walk_the_orders_too(server: ServerThread) -> None:
                          jwt_secret=TEST_SECRET,
                          say=lines.append)
     assert result.ok, (result.mismatch, "\n".join(lines[-20:]))
-    assert any(line.startswith("  minted a driver token") for line in lines)
+    assert any(line.startswith("  minted a token for the driver") for line in lines)
     without = await check(server.url, loads(_edited('mode = "register"', 'mode = "mint"')),
                           say=lambda _: None)
     assert without.mismatch is not None and "--jwt-secret" in without.mismatch

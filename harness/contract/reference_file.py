@@ -37,8 +37,8 @@ from .transitions import TRANSITIONS, Actor, Via
 HEADER = """\
 # The realtime-harness reference contract (shared/CONTRACT.md) as a contract file.
 # Generated from harness/contract by `harness contract export`: do not edit. To describe
-# your own server, copy this file and change what differs; README, "Testing your own
-# backend", walks through every table.
+# your own server, copy this file (or examples/team-orders.toml) and change what differs;
+# README, "Testing your own backend", walks through every table.
 """
 
 _ROLE_OF_ACTOR = {Actor.STORE_OWNER: Role.STORE_OWNER, Actor.ORDER_CUSTOMER: Role.CUSTOMER,
