@@ -138,13 +138,7 @@ class _Walk:
     def _expected(self, kind: ChangeKind, status: str | None, order_type: OrderType,
                   driver_assigned: bool) -> list[tuple[Role, EventRule]]:
         out = []
-        for rule in self.contract.events.values():
-            if kind not in rule.on:
-                continue
-            if kind is ChangeKind.STATUS and rule.statuses and status not in rule.statuses:
-                continue
-            if rule.order_types and order_type not in rule.order_types:
-                continue
+        for rule in self.contract.produced_by(kind, status, order_type):
             for audience in rule.rooms:
                 role = _AUDIENCE_ROLE[audience]
                 if role is Role.DRIVER and not driver_assigned:

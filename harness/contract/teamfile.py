@@ -182,6 +182,15 @@ class TeamContract:
     def room(self, audience: Audience, user_id: str = "") -> str:
         return self.rooms[audience].format(id=user_id)
 
+    def produced_by(self, kind: ChangeKind, status: str | None,
+                    order_type: OrderType) -> list[EventRule]:
+        """The events one change produces, in the file's order (a status change only those
+        whose `statuses` name the new status, when they name any)."""
+        return [rule for rule in self.events.values()
+                if kind in rule.on
+                and not (kind is ChangeKind.STATUS and rule.statuses and status not in rule.statuses)
+                and not (rule.order_types and order_type not in rule.order_types)]
+
     def lifecycle(self, order_type: OrderType) -> list[TransitionRule]:
         """The happy path from the first status to the end, in order (never the cancel)."""
         path: list[TransitionRule] = []
@@ -229,24 +238,43 @@ def fill(template: Any, values: Mapping[str, Any]) -> Any:
 
 _MISSING: Final = object()
 
+#: A dotted path, split once: () is the whole document, None a path the file does not give.
+Steps = tuple[str, ...] | None
 
-def at(document: Any, path: str | None, default: Any = _MISSING) -> Any:
-    """The value at a dotted path (`order._id`; list items by index: `orders.0`). A missing
-    step raises KeyError naming the path, unless a default is given."""
+
+def compile_path(path: str | None) -> Steps:
     if path is None:
-        if default is _MISSING:
-            raise KeyError("the contract file gives no path")
-        return default
+        return None
+    return tuple(path.split(".")) if path else ()
+
+
+def walk(document: Any, steps: Steps, missing: Any = None) -> Any:
+    """The value at `steps` (list items by index), or `missing` where a step is not there."""
+    if steps is None:
+        return missing
+    if len(steps) == 1:  # the usual case, on every received event
+        return document.get(steps[0], missing) if isinstance(document, dict) else missing
     value = document
-    for step in path.split(".") if path else ():
+    for step in steps:
         if isinstance(value, dict) and step in value:
             value = value[step]
         elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
             value = value[int(step)]
         else:
-            if default is not _MISSING:
-                return default
+            return missing
+    return value
+
+
+def at(document: Any, path: str | None, default: Any = _MISSING) -> Any:
+    """The value at a dotted path (`order._id`; list items by index: `orders.0`). A missing
+    step raises KeyError naming the path, unless a default is given."""
+    if path is None and default is _MISSING:
+        raise KeyError("the contract file gives no path")
+    value = walk(document, compile_path(path), _MISSING)
+    if value is _MISSING:
+        if default is _MISSING:
             raise KeyError(path)
+        return default
     return value
 
 

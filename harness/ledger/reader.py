@@ -20,36 +20,11 @@ from typing import Any
 
 from ..contract import Event, OrderType, Role, stated_problem
 from ..contract.routing import Audience, ChangeKind, OrderChange
-from ..contract.teamfile import TeamContract
+from ..contract.teamfile import Steps, TeamContract, compile_path, walk
 from .records import Key, location_key, status_key, version_key
 
-_Path = tuple[str, ...] | None
 _AUDIENCE_OF_ROLE = {Role.CUSTOMER: Audience.CUSTOMER, Role.STORE_OWNER: Audience.STORE_OWNERS,
                      Role.DRIVER: Audience.DRIVER}
-
-
-def _compile(path: str | None) -> _Path:
-    if path is None:
-        return None
-    return tuple(path.split(".")) if path else ()
-
-
-def _get(document: Any, path: _Path) -> Any:
-    if path is None:
-        return None
-    if len(path) == 1:  # the usual case, on every received event
-        return document.get(path[0]) if isinstance(document, dict) else None
-    value = document
-    for step in path:
-        if isinstance(value, dict):
-            value = value.get(step)
-        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
-            value = value[int(step)]
-        else:
-            return None
-        if value is None:
-            return None
-    return value
 
 
 def _text(value: Any) -> str | None:
@@ -94,14 +69,14 @@ class OrderFacts:
 class _Rule:
     kind: Event
     audiences: frozenset[Audience]
-    order_id: _Path
-    status: _Path
-    customer_id: _Path
-    driver_id: _Path
-    event_id: _Path
-    version: _Path
-    location: _Path
-    kind_field: _Path
+    order_id: Steps
+    status: Steps
+    customer_id: Steps
+    driver_id: Steps
+    event_id: Steps
+    version: Steps
+    location: Steps
+    kind_field: Steps
     location_kind: str | None
 
 
@@ -116,12 +91,12 @@ class Reader:
         for rule in contract.events.values():
             f = rule.fields
             self._rules[rule.name] = _Rule(
-                rule.event, frozenset(rule.rooms), _compile(f["order_id"]), _compile(f["status"]),
-                _compile(f.get("customer_id")), _compile(f.get("driver_id")),
-                _compile(f.get("event_id")), _compile(f.get("version")), _compile(f.get("location")),
-                _compile(f.get("kind")), rule.location_kind)
+                rule.event, frozenset(rule.rooms), compile_path(f["order_id"]), compile_path(f["status"]),
+                compile_path(f.get("customer_id")), compile_path(f.get("driver_id")),
+                compile_path(f.get("event_id")), compile_path(f.get("version")), compile_path(f.get("location")),
+                compile_path(f.get("kind")), rule.location_kind)
         order = contract.order
-        self._order = {name: _compile(order.get(name)) for name in
+        self._order = {name: compile_path(order.get(name)) for name in
                        ("id", "customer_id", "order_type", "status", "driver_id", "version")}
         self._order_types = {wire: kind for kind, wire in contract.order_types.items()}
         #: Versions key the books only when orders and every event carry them.
@@ -139,21 +114,21 @@ class Reader:
         location, report = None, False
         if rule.location is not None:
             if rule.location_kind is not None:
-                report = _get(payload, rule.kind_field) == rule.location_kind
-            point = _get(payload, rule.location) if report or rule.location_kind is None else None
+                report = walk(payload, rule.kind_field) == rule.location_kind
+            point = walk(payload, rule.location) if report or rule.location_kind is None else None
             report = report or point is not None
             if isinstance(point, dict):
                 lat, lng = point.get("lat"), point.get("lng")
                 if isinstance(lat, (int, float)) and isinstance(lng, (int, float)) \
                         and not isinstance(lat, bool) and not isinstance(lng, bool):
                     location = (float(lat), float(lng))
-        status = _get(payload, rule.status)
-        event_id = _get(payload, rule.event_id)
-        return EventFacts(rule.kind, _text(_get(payload, rule.order_id)),
+        status = walk(payload, rule.status)
+        event_id = walk(payload, rule.event_id)
+        return EventFacts(rule.kind, _text(walk(payload, rule.order_id)),
                           status if isinstance(status, str) else None,
-                          _text(_get(payload, rule.customer_id)), _text(_get(payload, rule.driver_id)),
+                          _text(walk(payload, rule.customer_id)), _text(walk(payload, rule.driver_id)),
                           event_id if isinstance(event_id, str) else None,
-                          _int(_get(payload, rule.version)), location, report)
+                          _int(walk(payload, rule.version)), location, report)
 
     def key(self, facts: EventFacts) -> Key | None:
         """The books' key of a received event; None when it has too little to be matched."""
@@ -177,7 +152,7 @@ class Reader:
             return "the payload is not an object"
         rule = self._rules[name]
         for field, path in (("order_id", rule.order_id), ("status", rule.status)):
-            if _get(payload, path) is None:
+            if walk(payload, path) is None:
                 return f"no {field} at {'.'.join(path or ())!r} (events.{rule.kind.name.lower()}.fields.{field})"
         return None
 
@@ -199,8 +174,8 @@ class Reader:
     def order(self, document: Any) -> OrderFacts:
         """An order document (an HTTP answer); ValueError names what is missing."""
         o = self._order
-        order_id, customer = _text(_get(document, o["id"])), _text(_get(document, o["customer_id"]))
-        wire_type, status = _get(document, o["order_type"]), _get(document, o["status"])
+        order_id, customer = _text(walk(document, o["id"])), _text(walk(document, o["customer_id"]))
+        wire_type, status = walk(document, o["order_type"]), walk(document, o["status"])
         for name, value in (("id", order_id), ("customer_id", customer), ("order_type", wire_type),
                             ("status", status)):
             if value is None:
@@ -209,8 +184,8 @@ class Reader:
         if kind is None:
             raise ValueError(f"an order's type {wire_type!r} is none of order.types")
         assert order_id is not None and customer is not None
-        return OrderFacts(order_id, customer, kind, str(status), _text(_get(document, o["driver_id"])),
-                          _int(_get(document, o["version"])))
+        return OrderFacts(order_id, customer, kind, str(status), _text(walk(document, o["driver_id"])),
+                          _int(walk(document, o["version"])))
 
     def change_key(self, order: OrderFacts, kind: ChangeKind,
                    location: tuple[float, float] | None) -> Key:
@@ -227,13 +202,7 @@ class Reader:
     def emissions(self, change: OrderChange) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """(event, rooms) for every event one change produces, by the file's rules."""
         out = []
-        for rule in self.contract.events.values():
-            if change.kind not in rule.on:
-                continue
-            if change.kind is ChangeKind.STATUS and rule.statuses and change.status not in rule.statuses:
-                continue
-            if rule.order_types and change.order_type not in rule.order_types:
-                continue
+        for rule in self.contract.produced_by(change.kind, change.status, change.order_type):
             rooms = []
             for audience in rule.rooms:
                 if audience is Audience.STORE_OWNERS:
