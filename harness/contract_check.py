@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import jwt
-
 from . import payloads
-from .contract import JWT_ALGORITHM, TOKEN_LIFETIME_S, OrderType, Role
+from .contract import OrderType, Role
 from .contract.routing import Audience, ChangeKind
 from .contract.teamfile import EventRule, TeamContract, TransitionRule, at, fill
+from .ledger import CountsByEvent, SocketLedger
+from .ledger.reader import Reader
 from .realtime import ConnectRefused, RealtimeClient, Received
 from .teamclient import Account, FileMismatch, TeamClient
 
@@ -56,7 +56,10 @@ def _short(value: Any, limit: int = 240) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-class _Walk:
+class Walk:
+    """Parties signed up and connected through a contract file, walking orders and keeping
+    every event their sockets got (`harness contract check`; the file.* conformance checks)."""
+
     def __init__(self, client: TeamClient, contract: TeamContract, *, timeout_s: float,
                  jwt_secret: str | None, say: Callable[[str], None]) -> None:
         self.client, self.contract = client, contract
@@ -91,10 +94,7 @@ class _Walk:
                 user_id = f"harness-{role.value}-{secrets.token_hex(4)}"
                 if role is Role.DRIVER and self.contract.action("list_drivers") is not None:
                     user_id = await self._listed_driver()
-                claims = {self.contract.auth.claim_user_id: user_id,
-                          self.contract.auth.claim_role: wire_role,
-                          "exp": int(time.time()) + TOKEN_LIFETIME_S}
-                token = jwt.encode(claims, self.jwt_secret, algorithm=JWT_ALGORITHM)
+                token = self.client.target.mint(self.jwt_secret, user_id, role)
                 self.say(f"  minted a token for the {party} ({self.contract.auth.claim_user_id}={user_id})")
             else:
                 email = f"check-{role.value}-{secrets.token_hex(4)}@example.test"
@@ -201,25 +201,25 @@ class _Walk:
 
     # --- one order -----------------------------------------------------------------------------
 
+    def _checkout(self, kind: OrderType) -> dict[str, Any]:
+        return {"items": payloads.items(), "order_type": self.contract.order_types[kind],
+                "address": payloads.address() if kind is OrderType.DELIVERY else None,
+                "card": payloads.card()}
+
     async def order(self, kind: OrderType) -> None:
         c = self.contract
         self.say(f"a {kind.value} order")
-        values: dict[str, Any] = {"items": payloads.items(), "order_type": c.order_types[kind],
-                                  "address": payloads.address() if kind is OrderType.DELIVERY else None,
-                                  "card": payloads.card()}
-        order = (await self.act("checkout", Role.CUSTOMER, **values))["order"]
-        order_id = str(self.client.order_field(order, "id"))
-        status = self.client.order_field(order, "status")
+        order = self.client.order((await self.act("checkout", Role.CUSTOMER, **self._checkout(kind)))["order"])
+        order_id, status, customer = order.id, order.status, order.customer_id
         if status != c.first_status:
             raise FileMismatch(f"a new order's status is {status!r}, not lifecycle.first {c.first_status!r}")
-        customer = str(self.client.order_field(order, "customer_id"))
         if customer != self.accounts[_PARTY[Role.CUSTOMER]].user_id:
             raise FileMismatch(f"the order's customer ({c.order['customer_id']!r}: {customer!r}) is not "
                                f"the customer's id from its sign-up ({self.accounts[_PARTY[Role.CUSTOMER]].user_id!r})")
         await self.expect(f"the new {kind.value} order", order_id,
                           self._expected(ChangeKind.CREATED, status, kind, False), None)
-        read = (await self.act("get_order", Role.CUSTOMER, order_id=order_id))["order"]
-        if str(self.client.order_field(read, "id")) != order_id:
+        read = self.client.order((await self.act("get_order", Role.CUSTOMER, order_id=order_id))["order"])
+        if read.id != order_id:
             raise FileMismatch("get_order answered another order")
         assigned = False
         for step in c.lifecycle(kind):
@@ -246,7 +246,7 @@ class _Walk:
             assigned = True
         else:
             order = (await self.act("update_status", role, order_id=order_id, status=step.target))["order"]
-        status = self.client.order_field(order, "status")
+        status = self.client.order(order).status
         if status != step.target:
             raise FileMismatch(f"{what}: the answer's order is {status!r} at "
                                f"{self.contract.order['status']!r}, not {step.target!r}")
@@ -255,6 +255,45 @@ class _Walk:
         if step.action == "assign_driver" and self.contract.location is not None:
             await self.location(kind, order_id)
         return assigned
+
+    async def burst(self, kind: OrderType) -> str:
+        """A new order moved through the first party's steps of the lifecycle back to back
+        (each request sent as soon as the last is answered), then every party's events of it
+        awaited: events that go out of order under quick changes show here. Its id."""
+        c = self.contract
+        self.say(f"a {kind.value} order, moved quickly")
+        order = self.client.order((await self.act("checkout", Role.CUSTOMER, **self._checkout(kind)))["order"])
+        order_id = order.id
+        path = c.lifecycle(kind)
+        role = next((r for r in _PREFERRED if path and r in path[0].by), None)
+        steps = []
+        for step in path:
+            if step.action != "update_status" or role not in step.by:
+                break
+            steps.append(step)
+        expected = self._expected(ChangeKind.CREATED, c.first_status, kind, False)
+        for step in steps:
+            await self.act("update_status", role, order_id=order_id, status=step.target)
+            expected += self._expected(ChangeKind.STATUS, step.target, kind, False)
+        want: dict[str, int] = {}
+        for party_role, _ in expected:
+            want[_PARTY[party_role]] = want.get(_PARTY[party_role], 0) + 1
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline and any(
+                len(self._of_order(party, order_id)) < n for party, n in want.items()):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(GRACE_S)
+        for party in self.sockets:
+            self.seen[party] = len(self.sockets[party].received)
+        return order_id
+
+    def received_by(self, party: str) -> list[Received]:
+        return list(self.sockets[party].received) if party in self.sockets else []
+
+    def judged(self) -> dict[str, CountsByEvent]:
+        """Every party's events as the ledger judges them by the file, by party."""
+        return judge(self.contract, {party: sock.received for party, sock in self.sockets.items()},
+                     {party: account.user_id for party, account in self.accounts.items()})
 
     async def location(self, kind: OrderType, order_id: str) -> None:
         report = self.contract.location
@@ -274,6 +313,23 @@ class _Walk:
                           self._expected(ChangeKind.LOCATION, None, kind, True), None)
 
 
+def judge(contract: TeamContract, received: dict[str, list[Received]],
+          user_ids: dict[str, str]) -> dict[str, CountsByEvent]:
+    """What the ledger, reading the file, makes of every event each party got (duplicates,
+    order, payloads, leaks), by party ("customer", "store owner", ...)."""
+    reader = Reader(contract)
+    out = {}
+    for party, role in _PARTIES:
+        if party not in received:
+            continue
+        counts = CountsByEvent()
+        ledger = SocketLedger(party, role, user_ids[party], counts, reader=reader)
+        for r in received[party]:
+            ledger.receive(r.event, r.payload, r.at * 1000.0)
+        out[party] = counts
+    return out
+
+
 async def check(target: str, contract: TeamContract, *, timeout_s: float = 5.0,
                 jwt_secret: str | None = None, say: Callable[[str], None] = print,
                 verify: bool = True) -> CheckResult:
@@ -285,7 +341,7 @@ async def check(target: str, contract: TeamContract, *, timeout_s: float = 5.0,
         say(line)
 
     async with TeamClient(target, contract, timeout=timeout_s * 2, verify=verify) as client:
-        walk = _Walk(client, contract, timeout_s=timeout_s, jwt_secret=jwt_secret, say=keep)
+        walk = Walk(client, contract, timeout_s=timeout_s, jwt_secret=jwt_secret, say=keep)
         try:
             await walk.sign_up()
             await walk.connect()

@@ -49,6 +49,9 @@ def summary_text(report: dict[str, Any]) -> str:
                      f"({iso.get('bad_tokens_accepted', 0)} accepted), {iso.get('leaked', 0)} events leaked")
     if report["generator"]["latency_suspect"]:
         lines.append("WARNING: " + report["generator"]["note"])
+    clock_note = (report.get("clock") or {}).get("note")
+    if clock_note:
+        lines.append(f"note: {clock_note}")
     lines += backlog_lines(report)
     lines += witness_lines(report.get("witness"))
     return "\n".join(lines)

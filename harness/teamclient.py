@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
-from .contract import OrderType, Role
-from .contract.teamfile import ITEM_ANSWER_KEYS, Action, TeamContract, at
+from .contract import Role
+from .contract.teamfile import Action, TeamContract, at
+from .ledger.reader import OrderFacts, Reader
 from .realtime import RealtimeClient
+from .target import AnswerMismatch, Target
 
 
 class FileMismatch(Exception):
@@ -48,6 +49,7 @@ class TeamClient:
                  verify: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
         self.contract = contract
+        self.target = Target(contract, Reader(contract))
         self.exchanges: list[Exchange] = []
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, verify=verify)
 
@@ -57,75 +59,58 @@ class TeamClient:
     async def __aexit__(self, *exc: Any) -> None:
         await self._http.aclose()
 
-    def _values(self, given: dict[str, Any]) -> dict[str, Any]:
-        """The file's fixed values, then what the caller gives (the caller wins)."""
-        return {**self.contract.values, **given}
-
-    async def act(self, name: str, /, *, token: str | None = None, **values: Any) -> dict[str, Any]:
-        """Take one action; its answer's named parts (`answer` paths of the file). Raises
-        FileMismatch when the answer's status or a stated path is not as the file says."""
-        action = self.contract.action(name)
-        if action is None:
+    async def attempt(self, name: str, /, *, token: str | None = None, **values: Any) -> Exchange:
+        """Send one action's request and keep the exchange, whatever the answer (a check of a
+        refusal reads it); FileMismatch only when no answer came."""
+        if self.contract.action(name) is None:
             raise FileMismatch(f"the contract file states no actions.{name}")
-        vals = self._values(values)
-        path = action.url_path(**{k: quote(str(v), safe="") for k, v in vals.items()
-                                  if isinstance(v, (str, int, float))})
-        body = action.render_body(**vals) if action.body is not None else None
-        headers = {}
-        if token is not None:
-            auth = self.contract.auth
-            headers[auth.http_header] = auth.http_value.format(token=token)
+        request = self.target.request(name, token=token, **values)
+        body = ({"content": request.content} if request.content is not None
+                else {"json": request.body})
         try:
-            response = await self._http.request(action.method, path, json=body, headers=headers)
+            response = await self._http.request(request.method, request.path,
+                                                headers=request.headers, **body)
         except httpx.HTTPError as exc:
-            raise FileMismatch(f"{action.method} {path}: no answer ({type(exc).__name__}: {exc})") from None
+            raise FileMismatch(f"{request.method} {request.path}: no answer "
+                               f"({type(exc).__name__}: {exc})") from None
         try:
             answer: Any = response.json()
         except ValueError:
             answer = response.text
-        self.exchanges.append(Exchange(action.method, path, body, response.status_code, answer))
-        _check_status(action, path, response.status_code, answer, self.contract)
-        parts = {}
-        for key, where in action.answer.items():
-            if key in ITEM_ANSWER_KEYS.get(name, ()):
-                continue  # read inside each listed item by the caller
-            try:
-                parts[key] = at(answer, where)
-            except KeyError:
-                raise FileMismatch(
-                    f"{action.method} {path}: the answer has no {where!r} (actions.{name}.answer."
-                    f"{key}); its keys: {_keys(answer)}") from None
-        return parts
+        exchange = Exchange(request.method, request.path, request.body, response.status_code, answer)
+        self.exchanges.append(exchange)
+        return exchange
+
+    async def act(self, name: str, /, *, token: str | None = None, **values: Any) -> dict[str, Any]:
+        """Take one action; its answer's named parts (`answer` paths of the file). Raises
+        FileMismatch when the answer's status or a stated path is not as the file says."""
+        exchange = await self.attempt(name, token=token, **values)
+        _check_status(self.contract.actions[name], exchange.path, exchange.status, exchange.answer,
+                      self.contract)
+        try:
+            return self.target.parts(name, exchange.answer)
+        except AnswerMismatch as exc:
+            raise FileMismatch(f"{exc}; its keys: {_keys(exchange.answer)}") from None
 
     # --- what the harness reads in an order -------------------------------------------------------
 
-    def order_field(self, order: Any, name: str) -> Any:
-        """A field of an order document (`[order]` paths); FileMismatch when it is not there."""
-        where = self.contract.order.get(name)
+    def order(self, document: Any) -> OrderFacts:
+        """An order document, read by the file's `[order]` paths; FileMismatch names what is
+        not where the file says."""
         try:
-            return at(order, where)
-        except KeyError:
-            raise FileMismatch(f"an order has no {where!r} (order.{name}); its keys: {_keys(order)}") from None
-
-    def order_type_value(self, kind: OrderType) -> str:
-        return self.contract.order_types[kind]
+            return self.target.reader.order(document)
+        except ValueError as exc:
+            raise FileMismatch(f"{exc}; its keys: {_keys(document)}") from None
 
     # --- sockets ---------------------------------------------------------------------------------
 
     def socket(self, token: str) -> RealtimeClient:
         """A socket that presents `token` where the file says (auth payload, query, header)."""
-        auth = self.contract.auth
-        value = auth.socket_value.format(token=token)
-        url = self.base_url
-        if auth.socket == "auth":
-            return RealtimeClient(url, token, path=self.contract.socketio_path,
-                                  auth={auth.socket_key: value})
-        if auth.socket == "query":
-            joiner = "&" if "?" in url else "?"
-            return RealtimeClient(f"{url}{joiner}{quote(auth.socket_key)}={quote(value)}", None,
-                                  path=self.contract.socketio_path, auth={})
-        return RealtimeClient(url, None, path=self.contract.socketio_path,
-                              headers={auth.socket_key: value}, auth={})
+        target = self.target
+        return RealtimeClient(target.socket_url(self.base_url, token), None,
+                              path=self.contract.socketio_path,
+                              auth=target.socket_auth(token) or {},
+                              headers=target.socket_headers(token))
 
 
 def _check_status(action: Action, path: str, status: int, answer: Any, contract: TeamContract) -> None:

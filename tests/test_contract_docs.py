@@ -279,7 +279,7 @@ def test_valid_examples_are_valid(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(VALID_EXAMPLES))
-@settings(max_examples=300, deadline=None, derandomize=False,
+@settings(max_examples=100, deadline=None, derandomize=False,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_fastjsonschema_and_jsonschema_agree(name: str, data: st.DataObject) -> None:

@@ -14,12 +14,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..conformance import report
-from ..conformance.model import Outcome, Verdict
-from ..conformance.registry import UnknownPattern, all_checks, select
-from ..conformance.runner import TargetUnreachable, run_checks
-from ..conformance.target import TargetConfig
+from typing import TYPE_CHECKING
+
+from ..contract.teamfile import ContractFileError, load
 from ..runs import new_run_id
+
+if TYPE_CHECKING:
+    from ..conformance.model import Outcome
+    from ..conformance.target import TargetConfig
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -34,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--origin", default=None, help="an origin the target allows (CORS checks)")
     p.add_argument("--mongo-url", default=None,
                    help="the target's MongoDB, database in the path (bypass-write check)")
+    p.add_argument("--contract", default=None, metavar="FILE",
+                   help="the target's contract file: the file.* checks hold the target to it; "
+                        "the checks of our contract's letter SKIP")
     p.add_argument("--only", default=None, metavar="PATTERN",
                    help="run only checks whose id matches (shell patterns, comma-separated)")
     p.add_argument("--report-dir", default=None,
@@ -45,7 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _config(args: argparse.Namespace) -> TargetConfig:
+def _config(args: argparse.Namespace) -> "TargetConfig":
+    from ..conformance.target import TargetConfig  # noqa: PLC0415
+
     if not args.target:
         raise ValueError("--target is required")
     url = urlparse(args.target)
@@ -59,18 +66,32 @@ def _config(args: argparse.Namespace) -> TargetConfig:
         raise ValueError(f"--mongo-url {args.mongo_url!r}: give a mongodb:// URL")
     if not args.max_rps > 0:
         raise ValueError("--max-rps must be more than zero")
+    contract = None
+    if args.contract:
+        try:
+            contract = load(args.contract)
+        except ContractFileError as exc:
+            raise ValueError(str(exc)) from None
     return TargetConfig(url=args.target, jwt_secret=args.jwt_secret,
                         origin=args.origin.rstrip("/") if args.origin else None,
-                        mongo_url=args.mongo_url, max_rps=args.max_rps, insecure=args.insecure)
+                        mongo_url=args.mongo_url, max_rps=args.max_rps, insecure=args.insecure,
+                        contract=contract)
 
 
-def _progress(outcome: Outcome) -> None:
+def _progress(outcome: "Outcome") -> None:
+    from ..conformance.model import Verdict  # noqa: PLC0415
+
     mark = {Verdict.PASS: "ok  ", Verdict.FAIL: "FAIL", Verdict.SKIP: "skip"}[outcome.verdict]
     print(f"  {mark} {outcome.check.id} ({outcome.seconds:.1f} s)", flush=True)
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
-    checks = all_checks()
+    # The checks import Socket.IO and aiohttp (a third of a second): only a run needs them.
+    from ..conformance import report  # noqa: PLC0415
+    from ..conformance.registry import UnknownPattern, all_checks, select  # noqa: PLC0415
+    from ..conformance.runner import TargetUnreachable, run_checks  # noqa: PLC0415
+
+    checks = all_checks(by_file=bool(args.contract) or args.list)
     if args.list:
         for c in checks:
             print(f"{c.id:42} {c.section:6} {c.description}")
@@ -94,6 +115,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     options = {"jwt_secret": bool(config.jwt_secret), "origin": config.origin,
+               "contract": config.contract.source if config.contract else None,
                "mongo_url": bool(config.mongo_url), "only": args.only, "max_rps": config.max_rps}
     doc = report.document(outcomes, target=config.url, prefix=config.prefix, run_id=run_id,
                           started=started, seconds=time.monotonic() - t0, options=options)

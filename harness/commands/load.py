@@ -30,7 +30,9 @@ from urllib.parse import urlparse
 import httpx
 
 from ..contract import BY_OPERATION, Operation, Role
-from ..reporting.finish import finish as finish_run
+from ..contract.teamfile import ContractFileError
+from ..load.options import CONTRACT_ENV
+from ..target import AnswerMismatch, Target
 from .locust_processes import LocustProcesses
 from ..reporting.thresholds import (WITNESS_BOUND_KEY, ThresholdConfigError, ThresholdSet,
                                     load_or_default)
@@ -73,13 +75,15 @@ def scenario_file(name: str) -> Path:
     return path
 
 
-def check_target(url: str, verify: bool) -> None:
+def check_target(url: str, verify: bool, target: Target) -> None:
+    """Does the target answer at all (any HTTP answer will do)? Ours at its health route, a
+    team's at its base URL."""
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise LoadSetupError(f"--target {url!r}: give a URL like http://host:port")
-    health = BY_OPERATION[Operation.HEALTH].path
+    path = BY_OPERATION[Operation.HEALTH].path if target.reference else "/"
     try:
-        httpx.get(url.rstrip("/") + health, timeout=5.0, verify=verify)
+        httpx.get(url.rstrip("/") + path, timeout=5.0, verify=verify)
     except httpx.HTTPError as exc:
         raise LoadSetupError(f"target {url} is unreachable: {exc.__class__.__name__}: {exc}") from None
 
@@ -92,45 +96,68 @@ def _excerpt(response: httpx.Response) -> str:
     return f": {text[:120]}" if text else ""
 
 
-def check_contract(args: argparse.Namespace, run_id: str) -> None:
-    """Before any load: does the target speak the contract? One throwaway user registers
-    (every run registers its drivers, whatever `--tokens`), and one socket connects with the
-    token the run's users would present. A target that answers but refuses either is named
-    in one line (LoadSetupError), as an unreachable one is. The user is a customer whose name
-    and e-mail carry the run id and say what it is, so it can be told apart on a shared server
-    (and a store owner never takes it for one of the run's drivers)."""
+def load_target(args: argparse.Namespace) -> Target:
+    """The target's contract file (`--contract`; ours by default), with what a load needs of
+    it; fills in the options the file decides (`--tokens`, `--socketio-path`)."""
+    try:
+        target = Target.from_file(args.contract)
+    except ContractFileError as exc:
+        raise LoadSetupError(str(exc)) from None
+    if args.contract:
+        args.contract = str(Path(args.contract).resolve())
+    args.tokens = args.tokens or target.contract.auth.mode
+    args.socketio_path = args.socketio_path or target.contract.socketio_path
+    if not target.has("register"):
+        raise LoadSetupError(f"{target.contract.source}: harness load needs actions.register "
+                             "(the run's drivers sign up, whatever --tokens)")
+    if args.tokens == "register" and not target.has("login"):
+        raise LoadSetupError(f"{target.contract.source}: --tokens register needs actions.login "
+                             "(users sign in again when their token nears its end)")
+    return target
+
+
+def check_contract(args: argparse.Namespace, run_id: str, target: Target) -> None:
+    """Before any load: does the target speak its contract file? One throwaway user
+    registers (every run registers its drivers, whatever `--tokens`), and one socket connects
+    with the token the run's users would present. A target that answers but refuses either is
+    named in one line (LoadSetupError), as an unreachable one is. The user is a customer whose
+    name and e-mail carry the run id and say what it is, so it can be told apart on a shared
+    server (and a store owner never takes it for one of the run's drivers)."""
     url = args.target.rstrip("/")
     verify = not args.insecure
-    register = BY_OPERATION[Operation.REGISTER]
     name = f"harness pre-flight check [{run_id}]"
-    body = {"name": name, "email": f"rh-{run_id}-preflight@example.test",
-            "password": secrets.token_urlsafe(18), "role": Role.CUSTOMER.value}
-    what = f"target {url} does not speak the order-tracking contract"
+    request = target.request("register", name=name, email=f"rh-{run_id}-preflight@example.test",
+                             password=secrets.token_urlsafe(18),
+                             role=target.role_name(Role.CUSTOMER))
+    what = (f"target {url} does not speak the order-tracking contract" if target.reference
+            else f"target {url} does not follow {target.contract.source}")
     try:
-        response = httpx.request(register.method, url + register.path, json=body, timeout=10.0,
-                                 verify=verify)
+        body = ({"content": request.content} if request.content is not None
+                else {"json": request.body})
+        response = httpx.request(request.method, url + request.path, headers=request.headers,
+                                 timeout=10.0, verify=verify, **body)
     except httpx.HTTPError as exc:
-        raise LoadSetupError(f"target {url}: {register.method} {register.path} got no answer: "
+        raise LoadSetupError(f"target {url}: {request.method} {request.path} got no answer: "
                              f"{exc.__class__.__name__}: {exc}") from None
-    if response.status_code // 100 != 2:
-        raise LoadSetupError(f"{what}: {register.method} {register.path} answered HTTP "
+    if not target.status_ok("register", response.status_code):
+        raise LoadSetupError(f"{what}: {request.method} {request.path} answered HTTP "
                              f"{response.status_code}{_excerpt(response)} (is --target the "
                              "API's base URL?)")
     try:
-        answer = response.json()
-        token, user_id = str(answer["token"]), str(answer["user"]["id"])
-    except (ValueError, KeyError, TypeError):
-        raise LoadSetupError(f"{what}: {register.method} {register.path} answered HTTP "
-                             f"{response.status_code} without a token and a user id"
-                             f"{_excerpt(response)}") from None
+        parts = target.parts("register", response.json())
+        token, user_id = str(parts["token"]), str(parts["user_id"])
+    except ValueError:
+        raise LoadSetupError(f"{what}: {request.method} {request.path} answered HTTP "
+                             f"{response.status_code} without JSON{_excerpt(response)}") from None
+    except AnswerMismatch as exc:
+        raise LoadSetupError(f"{what}: {exc}{_excerpt(response)}") from None
     if args.tokens == "mint":
-        from ..load.identity import mint
-
-        token = mint(args.jwt_secret, user_id, Role.CUSTOMER, name)
-    _check_socket(args, url, token, verify)
+        token = target.mint(args.jwt_secret, user_id, Role.CUSTOMER, name)
+    _check_socket(args, url, token, verify, target)
 
 
-def _check_socket(args: argparse.Namespace, url: str, token: str, verify: bool) -> None:
+def _check_socket(args: argparse.Namespace, url: str, token: str, verify: bool,
+                  target: Target) -> None:
     import socketio  # noqa: PLC0415  (only a load needs it)
 
     refusal: list[str] = []
@@ -149,7 +176,8 @@ def _check_socket(args: argparse.Namespace, url: str, token: str, verify: bool) 
            + ("a token minted with --jwt-secret" if args.tokens == "mint" else "a registered "
               "user's token"))
     try:
-        sio.connect(url, auth={"token": token}, transports=_TRANSPORTS[args.transport],
+        sio.connect(target.socket_url(url, token), auth=target.socket_auth(token),
+                    headers=target.socket_headers(token), transports=_TRANSPORTS[args.transport],
                     socketio_path=args.socketio_path, wait_timeout=10)
     except socketio.exceptions.ConnectionError as exc:
         reason = refusal[-1] if refusal else str(exc)
@@ -177,9 +205,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store-owners", type=int, default=5)
     p.add_argument("--drivers", type=int, default=None)
     p.add_argument("--transport", default="websocket", choices=("websocket", "polling", "upgrade"))
-    p.add_argument("--socketio-path", default="/socket.io/")
+    p.add_argument("--contract", default=os.environ.get(CONTRACT_ENV) or None, metavar="FILE",
+                   help="the target's contract file: its routes, claims, payloads and statuses "
+                        "(default: $HARNESS_CONTRACT, else ours, docs/contract.toml)")
+    p.add_argument("--socketio-path", default=None, help="Socket.IO path (default: the contract file's)")
     p.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    p.add_argument("--tokens", default="register", choices=("register", "mint"))
+    p.add_argument("--tokens", default=None, choices=("register", "mint"),
+                   help="register users, or mint their tokens with --jwt-secret (default: the "
+                        "contract file's auth.mode)")
     p.add_argument("--jwt-secret", default=None)
     p.add_argument("--order-rate", type=float, default=None, help="orders/s, open model")
     p.add_argument("--think-time", default="0.5-2", help="seconds between a user's steps, MIN-MAX")
@@ -218,13 +251,13 @@ def locust_command(args: argparse.Namespace, scenario: Path, run_id: str, report
                    "--only-summary"]
     options = ["--host", args.target, "--run-id", run_id, "--report-dir", report_dir,
                "--store-owners", str(args.store_owners), "--transport", args.transport,
-               "--socketio-path", args.socketio_path, "--tokens", args.tokens,
                "--think-time", args.think_time, "--location-rate", str(args.location_rate),
                "--event-timeout", str(args.event_timeout), "--settle", str(args.settle)]
     for flag, value in (("--seed", args.seed), ("--drivers", args.drivers),
                         ("--jwt-secret", args.jwt_secret), ("--order-rate", args.order_rate),
                         ("--cut-mode", args.cut_mode), ("--cut-share", args.cut_share),
-                        ("--cut-every", args.cut_every)):
+                        ("--cut-every", args.cut_every), ("--socketio-path", args.socketio_path),
+                        ("--tokens", args.tokens), ("--contract", args.contract)):
         if value is not None:
             options += [flag, str(value)]
     if args.insecure:
@@ -281,14 +314,15 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
             raise LoadSetupError("--workers may not exceed --store-owners (each worker needs one)")
         if args.store_owners + (args.drivers or 1) >= args.users:
             raise LoadSetupError("--users must exceed store owners plus drivers (the rest are customers)")
+        target = load_target(args)
         if args.tokens == "mint" and not args.jwt_secret:
             raise LoadSetupError("--tokens mint needs --jwt-secret")
         thresholds = load_or_default(args.thresholds)
         args.witness_bound = witness_bound(getattr(args, "witness_bound", None), thresholds)
         scenario = scenario_file(args.scenario)
-        check_target(args.target, verify=not args.insecure)
+        check_target(args.target, verify=not args.insecure, target=target)
         run_id = args.run_id or new_run_id()
-        check_contract(args, run_id)
+        check_contract(args, run_id, target)
     except (LoadSetupError, ThresholdConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -323,5 +357,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     if report.is_file():
         print("\n" + summary_text(json.loads(report.read_text(encoding="utf-8"))), flush=True)
     # Locust's own exit code (1 on any request failure) is not ours: the thresholds decide.
+    from ..reporting.finish import finish as finish_run  # noqa: PLC0415  (plotting imports)
+
     code = finish_run(report_dir, thresholds, html=not getattr(args, "no_html", False))
     return EXIT_INTERRUPTED if interrupted else code

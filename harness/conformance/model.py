@@ -50,6 +50,9 @@ class Check:
     section: str
     description: str
     body: CheckBody = field(repr=False, compare=False)
+    #: Speaks the target through its contract file (`--contract`): the file.* checks. The
+    #: others speak shared/CONTRACT.md to the letter, and run only against our contract.
+    by_file: bool = False
 
 
 @dataclass

@@ -18,6 +18,7 @@ import pytest
 from .model import Check, Outcome, Verdict
 from .registry import UnknownPattern, all_checks, select
 from .runner import TargetUnreachable, ensure_reachable, run_one
+from ..contract.teamfile import ContractFileError, load
 from .target import Target, TargetConfig
 
 _SESSION_KEY = pytest.StashKey["_Session"]()
@@ -33,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="an origin the target allows (CORS checks)")
     group.addoption("--conformance-mongo-url", default=None, metavar="URL",
                     help="the target's MongoDB, database in the path (bypass-write check)")
+    group.addoption("--conformance-contract", default=None, metavar="FILE",
+                    help="the target's contract file: the file.* checks hold it to the file; the "
+                         "checks of our contract's letter SKIP")
     group.addoption("--conformance-only", default=None, metavar="PATTERN",
                     help="only checks whose id matches (shell patterns, comma-separated)")
     group.addoption("--conformance-max-rps", default=50.0, type=float,
@@ -110,10 +114,16 @@ def _config(config: pytest.Config) -> TargetConfig | None:
     url = config.getoption("--conformance-target")
     if not url:
         return None
+    contract = None
+    if config.getoption("--conformance-contract"):
+        try:
+            contract = load(config.getoption("--conformance-contract"))
+        except ContractFileError as exc:
+            raise pytest.UsageError(str(exc)) from None
     return TargetConfig(url=url, jwt_secret=config.getoption("--conformance-jwt-secret"),
                         origin=config.getoption("--conformance-origin"),
                         mongo_url=config.getoption("--conformance-mongo-url"),
-                        max_rps=config.getoption("--conformance-max-rps"))
+                        max_rps=config.getoption("--conformance-max-rps"), contract=contract)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
@@ -122,7 +132,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if target is None:
         return
     try:
-        checks = select(all_checks(), config.getoption("--conformance-only"))
+        checks = select(all_checks(by_file=target.contract is not None),
+                        config.getoption("--conformance-only"))
     except UnknownPattern as exc:
         raise pytest.UsageError(str(exc)) from None
     collector = ConformanceCollector.from_parent(session, name="conformance", checks=checks)

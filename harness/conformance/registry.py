@@ -15,22 +15,25 @@ from .model import Check, CheckBody
 _CHECKS: dict[str, Check] = {}
 
 
-def check(id: str, section: str, description: str) -> Callable[[CheckBody], CheckBody]:
+def check(id: str, section: str, description: str, *,
+          by_file: bool = False) -> Callable[[CheckBody], CheckBody]:
     """Register a check body under a stable id (a duplicate id is a programming error)."""
 
     def register(body: CheckBody) -> CheckBody:
         if id in _CHECKS:
             raise ValueError(f"conformance check {id!r} registered twice")
-        _CHECKS[id] = Check(id, section, description, body)
+        _CHECKS[id] = Check(id, section, description, body, by_file)
         return body
 
     return register
 
 
-def all_checks() -> list[Check]:
+def all_checks(*, by_file: bool = False) -> list[Check]:
+    """Every check of a run: against our contract, the letter-of-the-contract ones; with a
+    contract file (`by_file`), every one (the runner skips those the file cannot drive)."""
     from . import checks  # noqa: F401  (registers every check)
 
-    return list(_CHECKS.values())
+    return [c for c in _CHECKS.values() if by_file or not c.by_file]
 
 
 class UnknownPattern(ValueError):

@@ -31,7 +31,10 @@ from ..contract import (
     Via,
     lifecycle,
 )
+from ..contract.teamfile import TeamContract
 from ..realtime import RealtimeClient
+from ..teamclient import FileMismatch
+from .file_walk import FileWalk
 from .model import CheckFailed, CheckSkipped
 from .raw import RawSocket
 
@@ -56,6 +59,8 @@ class TargetConfig:
     event_timeout_s: float = EVENT_TIMEOUT_S
     #: Marks everything this run creates on the target.
     prefix: str = field(default_factory=lambda: f"conf-{secrets.token_hex(3)}")
+    #: The target's contract file (`--contract`): the file.* checks run, the others SKIP.
+    contract: TeamContract | None = None
 
 
 class Target:
@@ -73,6 +78,8 @@ class Target:
         self._sockets: list[RealtimeClient] = []
         self._raw: list[RawSocket] = []
         self._serial = 0
+        self._file_walk: FileWalk | None = None
+        self._file_walk_failed: str | None = None
 
     async def __aenter__(self) -> "Target":
         return self
@@ -83,6 +90,25 @@ class Target:
     async def close(self) -> None:
         await self.close_sockets()
         await self.api.aclose()
+        if self._file_walk is not None:
+            await self._file_walk.close()
+
+    async def file_walk(self) -> FileWalk:
+        """The walk the file.* checks share, made on first use (its parties stay connected
+        until the run ends). When the parties cannot even sign up or connect as the file says,
+        every file.* check fails with that mismatch."""
+        assert self.config.contract is not None, "file.* checks run with a contract file"
+        if self._file_walk_failed is not None:
+            raise CheckFailed(self._file_walk_failed)
+        if self._file_walk is None:
+            try:
+                self._file_walk = await FileWalk.start(
+                    self.url, self.config.contract, timeout_s=self.config.event_timeout_s,
+                    jwt_secret=self.config.jwt_secret, verify=not self.config.insecure)
+            except FileMismatch as exc:
+                self._file_walk_failed = f"the parties could not start as the file says: {exc}"
+                raise CheckFailed(self._file_walk_failed) from None
+        return self._file_walk
 
     # --- naming -----------------------------------------------------------------------------------
 

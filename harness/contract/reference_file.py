@@ -89,6 +89,8 @@ def document() -> dict[str, Any]:
     for event, audiences in ROUTES.items():
         rule: dict[str, Any] = {"name": event.value, "rooms": [a.name.lower() for a in audiences],
                                 "on": sorted(produced[event]), "fields": fields}
+        if event is Event.NEW_ORDER:
+            rule["fields"] = {**fields, "order": _property(s.EVENT_PAYLOADS[event], "order")}
         if event is Event.DELIVERY_UPDATE:
             update = s.EVENT_PAYLOADS[Event.DELIVERY_UPDATE]
             rule["statuses"] = [st.value for st in Status if st in DELIVERY_UPDATE_STATUSES]
@@ -133,6 +135,7 @@ def document() -> dict[str, Any]:
         },
         "order": {"id": p("id"), "status": p("status"), "customer_id": p("customerId"),
                   "driver_id": p("driverId"), "order_type": p("orderType"), "version": p("version"),
+                  "items": p("items"), "created_at": p("createdAt"),
                   "types": {t.value: t.value for t in OrderType}},
         "lifecycle": {
             "statuses": [st.value for st in Status],

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import re
 import string
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Mapping
 
-from .model import Event, OrderType, Role
+from .model import TOKEN_LIFETIME_S, Event, OrderType, Role
 from .routing import Audience, ChangeKind
 
 #: The format this harness reads (`format = 1` at the top of the file).
@@ -68,14 +69,19 @@ ANSWER_KEYS: Final[dict[str, tuple[str, ...]]] = {
 ITEM_ANSWER_KEYS: Final[dict[str, tuple[str, ...]]] = {"list_drivers": ("driver_id",)}
 #: Where an order document keeps what the harness reads (`[order]`); `version` is optional.
 ORDER_FIELDS: Final = ("id", "status", "customer_id", "driver_id", "order_type")
-OPTIONAL_ORDER_FIELDS: Final = ("version",)
+#: `items`: the order's item list, where a load run finds the product ids that mark its own
+#: orders (without it, on a server others use too, store owners move every order they hear
+#: of); `created_at`: an ISO 8601 time, which bounds a catch-up's listing of new orders.
+OPTIONAL_ORDER_FIELDS: Final = ("version", "items", "created_at")
 #: Where an event's payload keeps what the harness reads (`fields`).
 EVENT_FIELDS: Final = ("order_id", "status")
 #: Optional: without them the harness degrades (README, "Testing your own backend").
 #: `location` is where a location report's payload keeps `{lat, lng}`; `kind` a field whose
 #: value `location_kind` marks a location report (when status events carry a location too).
+#: `order`: where the payload keeps the whole order document (`""`: it is the payload),
+#: read by the `[order]` paths; a store owner then needs no read of an order it hears of.
 OPTIONAL_EVENT_FIELDS: Final = ("customer_id", "driver_id", "event_id", "version", "emitted_at",
-                                "location", "kind")
+                                "location", "kind", "order")
 
 
 class ContractFileError(ValueError):
@@ -175,9 +181,29 @@ class TeamContract:
     error_code: str | None
     #: Values the file fixes for every action (a store id, a product catalogue).
     values: Mapping[str, Any] = field(default_factory=dict)
+    #: A Python module for what a file cannot say (`harness.target`: HOOKS), absolute path.
+    hooks: str | None = None
 
     def action(self, name: str) -> Action | None:
         return self.actions.get(name)
+
+    def claims(self, user_id: str, role: Role, name: str | None = None,
+               lifetime_s: int = TOKEN_LIFETIME_S) -> dict[str, Any]:
+        """The claims of a token minted for a user (`auth.claims`, `auth.roles`)."""
+        now = int(time.time())
+        out: dict[str, Any] = {self.auth.claim_user_id: user_id, self.auth.claim_role: self.auth.roles[role],
+                               "iat": now, "exp": now + lifetime_s}
+        if name is not None:
+            out["name"] = name
+        return out
+
+    def mint(self, secret: str, user_id: str, role: Role, name: str | None = None) -> str:
+        """A token for a user, with the file's claims, signed with the target's secret."""
+        import jwt  # noqa: PLC0415  (only minting needs it)
+
+        from .model import JWT_ALGORITHM  # noqa: PLC0415
+
+        return jwt.encode(self.claims(user_id, role, name), secret, algorithm=JWT_ALGORITHM)
 
     def room(self, audience: Audience, user_id: str = "") -> str:
         return self.rooms[audience].format(id=user_id)
@@ -345,7 +371,7 @@ def loads(text: str, *, source: str = "<contract>") -> TeamContract:
         raise ContractFileError(f"{source}: not valid TOML: {exc}") from None
     top = _Reader(source, data, "")
     top.known({"format", "name", "socketio_path", "auth", "actions", "order", "lifecycle", "rooms",
-               "events", "client_events", "errors", "values"})
+               "events", "client_events", "errors", "values", "hooks"})
     if data.get("format") != FORMAT:
         raise top.error("format", f"must be {FORMAT} (the format this harness reads), "
                                   f"not {data.get('format')!r}")
@@ -381,7 +407,22 @@ def loads(text: str, *, source: str = "<contract>") -> TeamContract:
         terminal=terminal, cancelled=cancelled, transitions=transitions, rooms=rooms, events=events,
         location=location,
         error_message=errors.optional_text("message") if errors else None,
-        error_code=errors.optional_text("code") if errors else None, values=values)
+        error_code=errors.optional_text("code") if errors else None, values=values,
+        hooks=_hooks(top, source))
+
+
+def _hooks(top: _Reader, source: str) -> str | None:
+    """The hooks module's absolute path (`hooks = "team_hooks.py"`, beside the file)."""
+    given = top.optional_text("hooks")
+    if given is None:
+        return None
+    path = Path(given).expanduser()
+    if not path.is_absolute():
+        base = Path(source).parent if Path(source).is_file() else Path.cwd()
+        path = base / path
+    if not path.is_file() or path.suffix != ".py":
+        raise top.error("hooks", f"{given!r}: no such Python file ({path})")
+    return str(path.resolve())
 
 
 def _roles(top: _Reader) -> dict[Role, str]:

@@ -15,6 +15,7 @@ key of a change (from the answer) and of its events (from the payloads) must be 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -53,6 +54,10 @@ class EventFacts:
     location: tuple[float, float] | None
     #: A location report's payload (by its kind field), located or not.
     location_report: bool = False
+    #: When the server emitted it (epoch ms), if the file says where the payload keeps it.
+    emitted_at: float | None = None
+    #: The whole order document the payload carries (`fields.order`), if any.
+    order: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,8 @@ class _Rule:
     location: Steps
     kind_field: Steps
     location_kind: str | None
+    emitted_at: Steps
+    order: Steps
 
 
 class Reader:
@@ -94,10 +101,12 @@ class Reader:
                 rule.event, frozenset(rule.rooms), compile_path(f["order_id"]), compile_path(f["status"]),
                 compile_path(f.get("customer_id")), compile_path(f.get("driver_id")),
                 compile_path(f.get("event_id")), compile_path(f.get("version")), compile_path(f.get("location")),
-                compile_path(f.get("kind")), rule.location_kind)
+                compile_path(f.get("kind")), rule.location_kind, compile_path(f.get("emitted_at")),
+                compile_path(f.get("order")))
         order = contract.order
         self._order = {name: compile_path(order.get(name)) for name in
-                       ("id", "customer_id", "order_type", "status", "driver_id", "version")}
+                       ("id", "customer_id", "order_type", "status", "driver_id", "version",
+                        "items", "created_at")}
         self._order_types = {wire: kind for kind, wire in contract.order_types.items()}
         #: Versions key the books only when orders and every event carry them.
         self.by_version = order.get("version") is not None and all(
@@ -124,11 +133,16 @@ class Reader:
                     location = (float(lat), float(lng))
         status = walk(payload, rule.status)
         event_id = walk(payload, rule.event_id)
+        emitted = walk(payload, rule.emitted_at)
+        order = walk(payload, rule.order)
         return EventFacts(rule.kind, _text(walk(payload, rule.order_id)),
                           status if isinstance(status, str) else None,
                           _text(walk(payload, rule.customer_id)), _text(walk(payload, rule.driver_id)),
                           event_id if isinstance(event_id, str) else None,
-                          _int(walk(payload, rule.version)), location, report)
+                          _int(walk(payload, rule.version)), location, report,
+                          float(emitted) if isinstance(emitted, (int, float))
+                          and not isinstance(emitted, bool) else None,
+                          order if isinstance(order, dict) else None)
 
     def key(self, facts: EventFacts) -> Key | None:
         """The books' key of a received event; None when it has too little to be matched."""
@@ -169,6 +183,17 @@ class Reader:
         """Where a status stands in the file's flow (the order of `lifecycle.statuses`)."""
         return self._position.get(status) if status is not None else None
 
+    def progress(self, status: str | None, version: int | None) -> int | None:
+        """How far an order has come, comparable between two sightings of it: its version
+        where the books key by version, else its status's place in the flow."""
+        return version if self.by_version else self.position(status)
+
+    @property
+    def emits_time(self) -> bool:
+        """Whether every event says when it was emitted (else emit-to-delivery is not
+        measurable)."""
+        return all(r.emitted_at is not None for r in self._rules.values())
+
     # --- orders and changes --------------------------------------------------------------------------
 
     def order(self, document: Any) -> OrderFacts:
@@ -179,13 +204,31 @@ class Reader:
         for name, value in (("id", order_id), ("customer_id", customer), ("order_type", wire_type),
                             ("status", status)):
             if value is None:
-                raise ValueError(f"an order has no {name} at {self.contract.order[name]!r} (order.{name})")
+                raise ValueError(f"an order has no {self.contract.order[name]!r} (order.{name})")
         kind = self._order_types.get(wire_type)
         if kind is None:
             raise ValueError(f"an order's type {wire_type!r} is none of order.types")
         assert order_id is not None and customer is not None
         return OrderFacts(order_id, customer, kind, str(status), _text(walk(document, o["driver_id"])),
                           _int(walk(document, o["version"])))
+
+    def items(self, document: Any) -> list[Any] | None:
+        """An order document's item list, if the file says where it is (`order.items`)."""
+        items = walk(document, self._order["items"])
+        return items if isinstance(items, list) else None
+
+    def states_items(self) -> bool:
+        return self._order["items"] is not None
+
+    def created_ms(self, document: Any) -> float | None:
+        """When an order was created (epoch ms), if the file says where (`order.created_at`)."""
+        text = walk(document, self._order["created_at"])
+        if not isinstance(text, str):
+            return None
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000.0
+        except ValueError:
+            return None
 
     def change_key(self, order: OrderFacts, kind: ChangeKind,
                    location: tuple[float, float] | None) -> Key:
@@ -195,7 +238,7 @@ class Reader:
             return location_key(order.id, *location)
         if self.by_version:
             if order.version is None:
-                raise ValueError(f"an order has no version at {self.contract.order['version']!r}")
+                raise ValueError(f"an order has no {self.contract.order['version']!r} (order.version)")
             return version_key(order.id, order.version)
         return status_key(order.id, order.status)
 

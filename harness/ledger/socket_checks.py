@@ -47,6 +47,8 @@ class Judgement:
     duplicate: bool = False
     out_of_order: bool = False
     leak: Leak | None = None
+    #: What the payload says, read by the file (users react to it without reading it again).
+    facts: EventFacts | None = None
 
 
 def _meant_for(reader: Reader, facts: EventFacts) -> str | None:
@@ -117,11 +119,11 @@ class SocketLedger:
             counts.leaked += 1
             leak = Leak(event, order_id, self.socket_id, self.role.value if self.role else "none",
                         _meant_for(reader, facts), reason)
-            return Judgement(None, problem, leak=leak)
+            return Judgement(None, problem, leak=leak, facts=facts)
         key = reader.key(facts)
         if key is None or order_id is None:
             # Nothing to match it by; it is already counted invalid.
-            return Judgement(None, problem)
+            return Judgement(None, problem, facts=facts)
         seen = self._seen(order_id)
         event_id, version = facts.event_id, facts.version
         # The same change twice: the same (event, key). A location report's key is its
@@ -132,7 +134,7 @@ class SocketLedger:
             same = (event, version_key(order_id, version))
         if (event_id is not None and event_id in seen.event_ids) or same in seen.keys:
             counts.duplicate += 1
-            return Judgement(None, problem, duplicate=True)
+            return Judgement(None, problem, duplicate=True, facts=facts)
         if event_id is not None:
             seen.event_ids.add(event_id)
         seen.keys.add(same)
@@ -147,4 +149,4 @@ class SocketLedger:
                 out_of_order = True
             seen.max_version = max(seen.max_version, rank)
         return Judgement(Receipt(self.socket_id, event, key, received_ms), problem,
-                         out_of_order=out_of_order)
+                         out_of_order=out_of_order, facts=facts)

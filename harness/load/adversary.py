@@ -17,8 +17,9 @@ import gevent
 import socketio
 from locust import task
 
-from ..contract import ROOM_JOIN_ATTEMPTS, STORE_OWNERS_ROOM, Role, customer_room, driver_room
-from .identity import mint
+from ..contract import ROOM_JOIN_ATTEMPTS, Role
+from ..contract.routing import Audience
+from ..contract.teamfile import TeamContract
 from .options import transports_for
 from .recorded_socket import client_options, close_socket
 from .users import OrderAppUser
@@ -31,15 +32,16 @@ def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def bad_tokens(secret: str | None) -> list[tuple[str, str | None]]:
-    """(name, token) pairs a server must refuse; with the secret, the ones that need signing."""
+def bad_tokens(contract: TeamContract, secret: str | None) -> list[tuple[str, str | None]]:
+    """(name, token) pairs a server must refuse, with the claims its contract file states;
+    with the secret, the ones that need signing."""
     now = int(time.time())
-    claims = {"sub": "intruder", "role": Role.STORE_OWNER.value, "name": "x", "iat": now,
-              "exp": now + 600}
+    claims = contract.claims("intruder", Role.STORE_OWNER, "x", lifetime_s=600)
+    role_claim = contract.auth.claim_role
     tokens: list[tuple[str, str | None]] = [
         ("missing", None),
         ("garbage", "not-a-jwt"),
-        ("forged signature", mint(_FORGED_SECRET, "intruder", Role.STORE_OWNER, "x")),
+        ("forged signature", contract.mint(_FORGED_SECRET, "intruder", Role.STORE_OWNER, "x")),
         ("alg none", f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."),
     ]
     if secret:
@@ -49,7 +51,7 @@ def bad_tokens(secret: str | None) -> list[tuple[str, str | None]]:
             ("expired", jwt.encode({**claims, "exp": now - 60}, secret, algorithm="HS256")),
             ("missing exp", jwt.encode({k: v for k, v in claims.items() if k != "exp"}, secret,
                                        algorithm="HS256")),
-            ("unknown role", jwt.encode({**claims, "role": "admin"}, secret, algorithm="HS256")),
+            ("unknown role", jwt.encode({**claims, role_claim: "admin"}, secret, algorithm="HS256")),
         ]
     return tokens
 
@@ -74,9 +76,10 @@ class _Adversary(OrderAppUser):
         known = self.ctx.known_users
         others = [u for role in Role for u in known[role] if u != self.identity.user_id]
         picks = [others[self.rng.randrange(len(others))] for _ in range(min(3, len(others)))]
-        rooms = [STORE_OWNERS_ROOM]
+        contract = self.ctx.target.contract
+        rooms = [contract.room(Audience.STORE_OWNERS)]
         for uid in picks:
-            rooms += [customer_room(uid), driver_room(uid), uid]
+            rooms += [contract.room(Audience.CUSTOMER, uid), contract.room(Audience.DRIVER, uid), uid]
         return rooms
 
     @task(5)
@@ -101,7 +104,7 @@ class _Adversary(OrderAppUser):
     def try_bad_tokens(self) -> None:
         """One kind of bad token at a time (each is a whole Socket.IO handshake: all of them
         at once, from every adversary, held the generator for long stretches)."""
-        kinds = bad_tokens(self.ctx.options.jwt_secret)
+        kinds = bad_tokens(self.ctx.target.contract, self.ctx.options.jwt_secret)
         name, token = kinds[self.rng.randrange(len(kinds))]
         self._bad_connect(name, token)
         self.think()
@@ -111,9 +114,11 @@ class _Adversary(OrderAppUser):
         ledger = self.ctx.new_socket(None, None)  # this socket must receive nothing at all
         sio = socketio.Client(reconnection=False, **client_options(self.ctx))
         sio.on("*", lambda event, data=None: self.ctx.received(ledger, event, data))
-        opts = self.ctx.options
+        opts, target = self.ctx.options, self.ctx.target
         try:
-            sio.connect(self.host, auth={"token": token} if token is not None else None,
+            sio.connect(target.socket_url(self.host, token) if token is not None else self.host,
+                        auth=target.socket_auth(token) if token is not None else None,
+                        headers=target.socket_headers(token) if token is not None else {},
                         transports=transports_for(opts.transport),
                         socketio_path=opts.socketio_path, wait_timeout=5)
         except socketio.exceptions.ConnectionError:

@@ -19,6 +19,7 @@ from typing import Any
 from ..clock import ClockOffset
 from ..contract import ChangeKind, Role
 from ..latency import LatencyBook
+from ..ledger.reader import EventFacts, OrderFacts
 from ..ledger import (
     CatchUp,
     ChangeRecord,
@@ -38,6 +39,7 @@ from .health import GeneratorHealth
 from .in_flight import InFlight
 from .options import LoadOptions
 from .reconnect_stats import ReconnectionBook
+from ..target import Target
 from .witness_link import Offer, OfferQuota, WitnessLink
 
 #: Figure names beside the per-event ones (thresholds use them: issue 4).
@@ -70,6 +72,8 @@ class RunContext:
     def __init__(self, options: LoadOptions, *, fire: Any | None = None,
                  keeps_books: bool = True) -> None:
         self.options = options
+        #: The target as its contract file describes it (ours by default).
+        self.target = Target.from_file(options.contract)
         self.process = f"{socket.gethostname()}-{os.getpid()}"
         self.counts = CountsByEvent()
         self.book = LatencyBook()
@@ -78,7 +82,8 @@ class RunContext:
         self.reconciler = Reconciler(timeout_ms=options.event_timeout_s * 1000.0,
                                      settle_ms=options.settle_s * 1000.0,
                                      on_delivery=self._delivered,
-                                     on_fanout=self._fanout) if keeps_books else None
+                                     on_fanout=self._fanout,
+                                     first_status=self.target.contract.first_status) if keeps_books else None
         self.draining = False
         self.last_event_mono = time.monotonic()
         self.leaks: list[Leak] = []
@@ -158,7 +163,8 @@ class RunContext:
 
     def new_socket(self, role: Role | None, user_id: str | None) -> SocketLedger:
         self._sockets += 1
-        return SocketLedger(socket_id(self.process, self._sockets), role, user_id, self.counts)
+        return SocketLedger(socket_id(self.process, self._sockets), role, user_id, self.counts,
+                            reader=self.target.reader)
 
     def connected(self, ledger: SocketLedger, rooms: tuple[str, ...], since_ms: float) -> None:
         self.connects += 1
@@ -173,12 +179,9 @@ class RunContext:
         own orders from those of another run (or of real users) on a shared server."""
         return f"rh-{self.options.run_id}-sku-"
 
-    def created_by_this_run(self, order: dict[str, Any]) -> bool:
-        """Whether this run placed `order`: only those are its users' to move."""
-        items = order.get("items")
-        return isinstance(items, list) and any(
-            isinstance(i, dict) and str(i.get("productId", "")).startswith(self.product_prefix)
-            for i in items)
+    def created_by_this_run(self, order: Any) -> bool:
+        """Whether this run placed `order` (a document): only those are its users' to move."""
+        return self.target.ours(order, self.product_prefix)
 
     def register_user(self, role: Role, user_id: str | None) -> None:
         if user_id is not None and len(self.known_users[role]) < 10_000:
@@ -200,16 +203,18 @@ class RunContext:
         self.start_failures[reason] = self.start_failures.get(reason, 0) + 1
         return first
 
-    def caught_up(self, ledger: SocketLedger, order_id: str, version: int) -> None:
-        self._catchups.append(CatchUp(ledger.socket_id, order_id, version, self.now_ms()))
+    def caught_up(self, ledger: SocketLedger, order_id: str, progress: int) -> None:
+        """A read of an order after a reconnect, showing it `progress` far (`Reader.progress`)."""
+        self._catchups.append(CatchUp(ledger.socket_id, order_id, progress, self.now_ms()))
 
     # --- changes and events ----------------------------------------------------------------------
 
-    def caused(self, order: dict[str, Any], kind: ChangeKind, trigger: Trigger,
+    def caused(self, order: OrderFacts, kind: ChangeKind, trigger: Trigger,
                location: tuple[float, float] | None = None, uncertain: bool = False) -> None:
         """A user of this process caused a change; `order` is the state the server answered."""
         record = change_record(order, kind, trigger_ms=trigger.ms, process=self.process,
-                               location=location, uncertain=uncertain, answered_ms=self.now_ms())
+                               location=location, uncertain=uncertain, answered_ms=self.now_ms(),
+                               reader=self.target.reader)
         self._changes.append(record)
         self._triggers[record.key] = trigger.mono
         for event, received_mono in self._early.pop(record.key, []):
@@ -250,10 +255,10 @@ class RunContext:
         self._unanswered.extend(self._awaiting.values())
         self._awaiting.clear()
 
-    def received(self, ledger: SocketLedger, event: str, payload: Any) -> None:
-        """Every event any socket of this process receives comes through here. Its time is
-        its frame's arrival (arrival.py), not this moment: the difference is the delay the
-        generator added, which the generator's health watches."""
+    def received(self, ledger: SocketLedger, event: str, payload: Any) -> EventFacts | None:
+        """Every event any socket of this process receives comes through here; returns what
+        its payload says. Its time is its frame's arrival (arrival.py), not this moment: the
+        difference is the delay the generator added, which the generator's health watches."""
         handled = arrival.now()
         stamp = arrival.current() or handled
         self.health.received(stamp.source, (handled.mono - stamp.mono) * 1000.0)
@@ -275,11 +280,11 @@ class RunContext:
         if failure is not None:
             self._stat("event", event, 0.0, LedgerFailure(failure))
         if judged.receipt is None:
-            return
+            return judged.facts
         self._receipts.append(judged.receipt)
-        emitted = payload.get("emittedAt") if isinstance(payload, dict) else None
+        emitted = judged.facts.emitted_at if judged.facts is not None else None
         offset = self.clock.offset_ms
-        if isinstance(emitted, (int, float)) and self.time_sync_supported and offset is not None:
+        if emitted is not None and self.time_sync_supported and offset is not None:
             self._figure(event + EMIT_SUFFIX, received_ms + offset - emitted, "event:emit")
         trigger_mono = self._triggers.get(judged.receipt.key)
         if trigger_mono is not None:
@@ -288,6 +293,7 @@ class RunContext:
             self._early.setdefault(judged.receipt.key, []).append((event, received_mono))
             while len(self._early) > 50_000:
                 self._early.popitem(last=False)
+        return judged.facts
 
     def _record_latency(self, event: str, ms: float) -> None:
         self._figure(event, ms, "event")

@@ -14,7 +14,7 @@ from typing import Callable
 
 import jwt
 
-from ..contract import JWT_ALGORITHM, TOKEN_LIFETIME_S, Role
+from ..contract import TOKEN_LIFETIME_S, Role
 
 #: Renew a token this long before it expires.
 RENEW_MARGIN_S = 120
@@ -44,9 +44,3 @@ class Identity:
         self.user_id = user_id
         claims = jwt.decode(token, options={"verify_signature": False})
         self.expires_at = float(claims.get("exp", time.time() + TOKEN_LIFETIME_S))
-
-
-def mint(secret: str, sub: str, role: Role, name: str, lifetime_s: int = TOKEN_LIFETIME_S) -> str:
-    now = int(time.time())
-    return jwt.encode({"sub": sub, "role": role.value, "name": name, "iat": now,
-                       "exp": now + lifetime_s}, secret, algorithm=JWT_ALGORITHM)

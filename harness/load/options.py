@@ -10,12 +10,17 @@ import argparse
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ..contract.reference_file import default
+from ..contract.teamfile import ContractFileError, TeamContract, load
 from ..runs import new_run_id
 
 TRANSPORTS = ("websocket", "polling", "upgrade")
 TOKEN_MODES = ("register", "mint")
+#: The environment variable that names the contract file, for `locust -f scenarios/...`.
+CONTRACT_ENV = "HARNESS_CONTRACT"
 #: Connection cuts (harness/load/disruption.py): closed, silent, or storm (everyone, closed).
 CUT_MODES = ("closed", "silent", "storm")
 
@@ -50,6 +55,8 @@ class LoadOptions:
     witness: bool = True
     #: The added delay's p99 beyond which the figures are the generator's (ms).
     witness_bound_ms: float = 10.0
+    #: The target's contract file (absolute path); None: ours (docs/contract.toml).
+    contract: str | None = None
 
 
 def add_arguments(parser: Any) -> None:
@@ -61,10 +68,14 @@ def add_arguments(parser: Any) -> None:
     g.add_argument("--drivers", type=int, default=None, help="drivers (default: ~5%% of users)")
     g.add_argument("--transport", default="websocket", choices=TRANSPORTS,
                    help="websocket, polling, or upgrade (polling then websocket, as browsers)")
-    g.add_argument("--socketio-path", default="/socket.io/", help="Socket.IO path")
+    g.add_argument("--contract", default=os.environ.get(CONTRACT_ENV) or None, metavar="FILE",
+                   help="the target's contract file (default: $HARNESS_CONTRACT, else ours)")
+    g.add_argument("--socketio-path", default=None,
+                   help="Socket.IO path (default: the contract file's)")
     g.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    g.add_argument("--tokens", default="register", choices=TOKEN_MODES,
-                   help="register users through the API, or mint tokens with --jwt-secret")
+    g.add_argument("--tokens", default=None, choices=TOKEN_MODES,
+                   help="register users through the API, or mint tokens with --jwt-secret "
+                        "(default: the contract file's auth.mode)")
     g.add_argument("--jwt-secret", default=None, help="HS256 secret, for --tokens mint")
     g.add_argument("--order-rate", type=float, default=None,
                    help="orders per second, whatever the server's speed (open model)")
@@ -110,8 +121,11 @@ def from_parsed(parsed: argparse.Namespace) -> LoadOptions:
         raise LoadConfigError("--store-owners must be at least 1")
     if parsed.drivers is not None and parsed.drivers < 1:
         raise LoadConfigError("--drivers must be at least 1")
-    if parsed.tokens == "mint" and not parsed.jwt_secret:
-        raise LoadConfigError("--tokens mint needs --jwt-secret")
+    contract, file = _contract(getattr(parsed, "contract", None))
+    tokens = parsed.tokens or file.auth.mode
+    if tokens == "mint" and not parsed.jwt_secret:
+        raise LoadConfigError(f"--tokens mint needs --jwt-secret"
+                              + ("" if parsed.tokens else f" ({file.source} says auth.mode = \"mint\")"))
     if parsed.order_rate is not None and parsed.order_rate <= 0:
         raise LoadConfigError("--order-rate must be positive")
     if parsed.location_rate <= 0:
@@ -120,7 +134,8 @@ def from_parsed(parsed: argparse.Namespace) -> LoadOptions:
         raise LoadConfigError("--event-timeout must be positive")
     if not 0 <= parsed.settle <= parsed.event_timeout:
         raise LoadConfigError("--settle must be from 0 to --event-timeout seconds")
-    path = parsed.socketio_path if parsed.socketio_path.startswith("/") else "/" + parsed.socketio_path
+    path = parsed.socketio_path or file.socketio_path
+    path = path if path.startswith("/") else "/" + path
     run_id = parsed.run_id or os.environ.get("HARNESS_RUN_ID") or new_run_id()
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", run_id):
         raise LoadConfigError(f"--run-id {run_id!r}: letters, digits, '.', '_' and '-' only")
@@ -134,14 +149,28 @@ def from_parsed(parsed: argparse.Namespace) -> LoadOptions:
     return LoadOptions(
         run_id=run_id, seed=seed, store_owners=parsed.store_owners, drivers=parsed.drivers,
         transport=parsed.transport, socketio_path=path, verify_tls=not parsed.insecure,
-        tokens=parsed.tokens, jwt_secret=parsed.jwt_secret, order_rate=parsed.order_rate,
+        tokens=tokens, jwt_secret=parsed.jwt_secret, order_rate=parsed.order_rate,
         think_s=_think(parsed.think_time), location_rate_hz=parsed.location_rate,
         event_timeout_s=parsed.event_timeout, settle_s=parsed.settle, report_dir=parsed.report_dir,
         time_sync=not parsed.no_time_sync, cut_mode=getattr(parsed, "cut_mode", None),
         cut_share=cut_share, cut_every_s=cut_every,
         witness=not getattr(parsed, "no_witness", False),
         witness_bound_ms=_witness_bound(getattr(parsed, "witness_bound", 10.0)),
+        contract=contract,
     )
+
+
+def _contract(given: str | None) -> tuple[str | None, TeamContract]:
+    """The contract file's absolute path (None: ours) and the file, loaded and checked."""
+    if not given:
+        return None, default()
+    path = Path(given).expanduser().resolve()
+    if not path.is_file():
+        raise LoadConfigError(f"--contract {given}: no such file")
+    try:
+        return str(path), load(path)
+    except ContractFileError as exc:
+        raise LoadConfigError(str(exc)) from None
 
 
 def _witness_bound(value: float) -> float:

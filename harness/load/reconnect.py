@@ -28,7 +28,6 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from datetime import datetime
 from typing import Any
 
 import gevent
@@ -36,7 +35,8 @@ from gevent.queue import Queue
 from locust import events
 from locust.runners import MasterRunner
 
-from ..contract import TERMINAL_STATUSES, Operation, Role, Status
+from ..contract import Role
+from ..ledger.reader import EventFacts, OrderFacts
 from .disruption import CuttableClient, plan_for, run_plan
 from .outage import OutageWatch, TargetUnreachable
 from .reconnect_stats import REQUEST_TYPE, TIME_TO_CONSISTENT, TIME_TO_RECONNECT
@@ -68,9 +68,7 @@ class WorkQueue(Queue):
         self._seen: OrderedDict[str, None] = OrderedDict()
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        key = None
-        if isinstance(item, dict):
-            key = item.get("id") or item.get("orderId")
+        key = item if isinstance(item, str) else getattr(item, "id", None)
         if isinstance(key, str):
             if key in self._seen:
                 return
@@ -78,16 +76,6 @@ class WorkQueue(Queue):
             while len(self._seen) > 100_000:
                 self._seen.popitem(last=False)
         super().put(item, block, timeout)
-
-
-def _created_ms(order: dict[str, Any]) -> float | None:
-    text = order.get("createdAt")
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000.0
-    except ValueError:
-        return None
 
 
 class Follower:
@@ -98,7 +86,9 @@ class Follower:
         self.ctx = user.ctx
         self.book = self.ctx.reconnection
         self.role: Role = user.role
-        #: Followed orders: id -> (status, version), open ones only.
+        self.target = self.ctx.target
+        #: Followed orders: id -> (status, progress), open ones only (progress: the version,
+        #: or the status's place in the flow where the target sends no versions).
         self.orders: dict[str, tuple[str, int]] = {}
         #: Orders seen to end: id -> when (monotonic). Recent ones are read after a drop too:
         #: the change that ended one may have been learned from an HTTP answer (or from one
@@ -126,30 +116,29 @@ class Follower:
 
     # --- what the user follows -----------------------------------------------------------------
 
-    def saw(self, event: str, data: Any) -> None:
-        """An event the user's socket received."""
-        if isinstance(data, dict):
-            self._note(data.get("orderId"), data.get("status"), data.get("version"))
+    def saw(self, facts: EventFacts) -> None:
+        """An event the user's socket received, as its payload reads."""
+        self._note(facts.order_id, facts.status, facts.version)
 
-    def saw_order(self, order: Any) -> None:
+    def saw_order(self, order: OrderFacts) -> None:
         """An order as an HTTP answer showed it (a change the user caused)."""
-        if isinstance(order, dict):
-            self._note(order.get("id"), order.get("status"), order.get("version"))
+        self._note(order.id, order.status, order.version)
 
-    def _note(self, order_id: Any, status: Any, version: Any) -> None:
-        if not isinstance(order_id, str) or not isinstance(status, str):
+    def _note(self, order_id: str | None, status: str | None, version: int | None) -> None:
+        if order_id is None or status is None:
             return
-        if isinstance(version, bool) or not isinstance(version, int):
+        progress = self.target.reader.progress(status, version)
+        if progress is None:
             return
         if order_id in self._finished:
             return
         known = self.orders.get(order_id)
-        if known is not None and known[1] >= version:
+        if known is not None and known[1] >= progress:
             return
-        if status in TERMINAL_STATUSES:
+        if self.target.terminal(status):
             self._finish(order_id)
         else:
-            self.orders[order_id] = (status, version)
+            self.orders[order_id] = (status, progress)
 
     def _finish(self, order_id: str) -> None:
         self.orders.pop(order_id, None)
@@ -284,10 +273,10 @@ class Follower:
         work queue, as their `newOrder` (sent before this socket was in its room) would
         have put them."""
         try:
-            for order in self._list_since(generation, self.ctx.born_ms):
-                if self.ctx.created_by_this_run(order):
-                    self._note(order.get("id"), order.get("status"), order.get("version"))
-                    self._resume(order)
+            for order, document in self._list_since(generation, self.ctx.born_ms):
+                if self.ctx.created_by_this_run(document):
+                    self._note(order.id, order.status, order.version)
+                    self._resume(order, document)
         except gevent.GreenletExit:
             raise
         except CatchUpFailed as exc:
@@ -302,14 +291,14 @@ class Follower:
             self.away_since = None
             self.away_since_ms = None
 
-    def _call(self, generation: int, operation: Operation, **kwargs: Any) -> dict[str, Any] | None:
+    def _call(self, generation: int, action: str, **kwargs: Any) -> dict[str, Any] | None:
         """An API call that rides out an outage (the user's backoff is in `unreachable`);
         None when the order is gone (404) or the connection dropped again meanwhile.
         Any other refusal is retried twice, then raised (`CatchUpFailed`)."""
         refused = 0
         while self._current(generation):
             try:
-                return self.user.call(operation, expect=(404,), **kwargs)
+                return self.user.call(action, expect=(404,), **kwargs)
             except TargetUnreachable:
                 continue
             except Exception as exc:
@@ -320,81 +309,94 @@ class Follower:
                     raise
                 refused += 1
                 if refused > 2:
-                    raise CatchUpFailed(f"{operation.value}: HTTP {status}") from exc
+                    raise CatchUpFailed(f"{action}: HTTP {status}") from exc
                 gevent.sleep(0.5 * refused)
         return None
 
     def _read(self, order_id: str, generation: int) -> None:
-        answer = self._call(generation, Operation.GET_ORDER, order_id=order_id)
+        answer = self._call(generation, "get_order", order_id=order_id)
         if answer is None:
             if self._current(generation):
                 self._finish(order_id)  # gone (a restarted server without its data)
                 self._resume_gone(order_id)
             return
-        order = answer.get("order") if isinstance(answer, dict) else None
-        if not isinstance(order, dict) or not isinstance(order.get("version"), int):
+        document = answer.get("order")
+        try:
+            order = self.target.reader.order(document)
+        except ValueError:
             return
-        self.ctx.caught_up(self.user.ledger, order_id, int(order["version"]))
-        self._note(order_id, order.get("status"), order["version"])
-        self._resume(order)
+        progress = self.target.reader.progress(order.status, order.version)
+        if progress is None:
+            return
+        self.ctx.caught_up(self.user.ledger, order_id, progress)
+        self._note(order_id, order.status, order.version)
+        self._resume(order, document)
 
     def _discover(self, generation: int) -> list[str]:
         """Orders that appeared while the user was away (store owners, drivers)."""
         if self.role is Role.STORE_OWNER:
             since = self.away_since_ms or time.time() * 1000.0
-            return [o["id"] for o in self._list_since(generation, since)]
+            return [order.id for order, _ in self._list_since(generation, since)]
         if self.role is Role.DRIVER:
-            answer = self._call(generation, Operation.LIST_ORDERS,
-                                query={"status": Status.DRIVER_ASSIGNED.value, "limit": _LIST_LIMIT})
-            return [o["id"] for o in (answer or {}).get("orders") or [] if isinstance(o.get("id"), str)]
+            assigned = self.target.assigned_status
+            query = {"status": assigned, "limit": _LIST_LIMIT} if self.target.reference else None
+            answer = self._call(generation, "list_orders", query=query)
+            return [order.id for order, _ in self._orders_of(answer)
+                    if order.status == assigned and order.driver_id == self.user.identity.user_id]
         return []
 
-    def _list_since(self, generation: int, since_ms: float) -> list[dict[str, Any]]:
+    def _orders_of(self, answer: dict[str, Any] | None) -> list[tuple[OrderFacts, Any]]:
+        """The orders a listing holds, read by the file (what cannot be read is skipped)."""
+        out = []
+        for document in (answer or {}).get("orders") or []:
+            try:
+                out.append((self.target.reader.order(document), document))
+            except ValueError:
+                continue
+        return out
+
+    def _list_since(self, generation: int, since_ms: float) -> list[tuple[OrderFacts, Any]]:
         """The orders listed (newest first) as created since `since_ms` (this machine's
-        clock), less the discovery margin for the two clocks' skew."""
+        clock), less the discovery margin for the two clocks' skew. Our contract's listing
+        pages; a team's file states no paging: its one answer is the listing."""
         since = since_ms - DISCOVERY_MARGIN_MS
         offset = self.ctx.clock.offset_ms or 0.0
-        found: list[dict[str, Any]] = []
+        reader = self.target.reader
+        found: list[tuple[OrderFacts, Any]] = []
         for page in range(1, _MAX_PAGES + 1):
-            answer = self._call(generation, Operation.LIST_ORDERS,
-                                query={"page": page, "limit": _LIST_LIMIT})
-            orders = (answer or {}).get("orders") or []
+            query = {"page": page, "limit": _LIST_LIMIT} if self.target.reference else None
+            answer = self._call(generation, "list_orders", query=query)
+            listed = self._orders_of(answer)
             older = False
-            for order in orders:
-                if not isinstance(order, dict):
-                    continue
-                created = _created_ms(order)
+            for order, document in listed:
+                created = reader.created_ms(document)
                 if created is not None and created - offset < since:
                     older = True
                     continue
-                if isinstance(order.get("id"), str):
-                    found.append(order)
-            if older or len(orders) < _LIST_LIMIT:
+                found.append((order, document))
+            if older or not self.target.reference or len((answer or {}).get("orders") or []) < _LIST_LIMIT:
                 break
         return found
 
-    def _resume(self, order: dict[str, Any]) -> None:
+    def _resume(self, order: OrderFacts, document: Any) -> None:
         """Act on what the read showed, as the missed event would have made the user act."""
-        user, status, order_id = self.user, order.get("status"), order.get("id")
+        user, target = self.user, self.target
         if self.role is Role.CUSTOMER:
-            if status in TERMINAL_STATUSES:
-                self._resume_gone(order_id)
+            if target.terminal(order.status):
+                self._resume_gone(order.id)
         elif self.role is Role.STORE_OWNER:
             # Catch-up lists every order placed while away: another run's are not ours to move.
-            if (status == Status.PENDING and hasattr(user, "work") and self.ctx.created_by_this_run(order)
-                    and user._mine(order_id)):
-                user.work.put(order)
+            if order.status == target.contract.first_status and hasattr(user, "take"):
+                user.take(order, document)
         elif self.role is Role.DRIVER:
-            if (status == Status.DRIVER_ASSIGNED and hasattr(user, "work")
-                    and order.get("driverId") == user.identity.user_id):
-                user.work.put({"orderId": order_id, "customerId": order.get("customerId"),
-                               "status": status, "version": order.get("version"),
-                               "driverId": order.get("driverId")})
+            if (order.status == target.assigned_status and hasattr(user, "work")
+                    and order.driver_id == user.identity.user_id):
+                user.work.put(order)
 
-    def _resume_gone(self, order_id: Any) -> None:
-        done = getattr(self.user, "_done", {}).get(order_id)
-        if done is not None:
-            done.set()
+    def _resume_gone(self, order_id: str) -> None:
+        ended = getattr(self.user, "order_ended", None)
+        if ended is not None:
+            ended(order_id)
 
 
 # --- the plugin ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import gevent
 import socketio
 
 from ..ledger import SocketLedger
+from ..ledger.reader import EventFacts
 from . import arrival
 from .context import CONNECT, RunContext
 from .options import transports_for
@@ -61,7 +62,7 @@ class RecordedSocket:
                  rooms: Callable[[], tuple[str, ...]], *,
                  on_connect: Callable[[], None] | None = None,
                  on_disconnect: Callable[[Any], None] | None = None,
-                 on_event: Callable[[str, Any], None] | None = None) -> None:
+                 on_event: Callable[[str, EventFacts | None], None] | None = None) -> None:
         self.ctx = ctx
         self.ledger = ledger
         self.sio = sio
@@ -92,11 +93,11 @@ class RecordedSocket:
             self._on_disconnect(reason)
 
     def _any(self, event: str, data: Any = None) -> None:
-        self.ctx.received(self.ledger, event, data)
+        facts = self.ctx.received(self.ledger, event, data)
         if self._on_event is not None:
-            self._on_event(event, data)
+            self._on_event(event, facts)
 
-    def connect(self, host: str, auth: Any) -> None:
+    def connect(self, url: str, auth: Any, headers: dict[str, str] | None = None) -> None:
         """Connect with the run's transport and path; the time it took is a `connect` figure.
         A failure is counted, under the server's own refusal message when it gave one, shows
         as a failure in Locust's statistics, and is raised as ConnectRefused."""
@@ -104,7 +105,7 @@ class RecordedSocket:
         started = time.monotonic()
         self.sio.refusal = None  # CuttableClient: the server's refusal of this connect, if any
         try:
-            self.sio.connect(host, auth=auth, transports=transports_for(opts.transport),
+            self.sio.connect(url, auth=auth, headers=headers or {}, transports=transports_for(opts.transport),
                              socketio_path=opts.socketio_path, wait_timeout=CONNECT_WAIT_S)
         except socketio.exceptions.ConnectionError as exc:
             ms = (time.monotonic() - started) * 1000.0

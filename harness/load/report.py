@@ -95,6 +95,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
             "duration_s": round(duration, 3),
             "transport": opts.transport,
             "tokens": opts.tokens,
+            "contract": ctx.target.contract.source,
             "requested_order_rate": opts.order_rate,
             "achieved_order_rate": round(orders / duration, 3),
             "orders_created": orders,
@@ -113,8 +114,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
                       "bad_tokens_accepted_kinds": sorted(set(accepted)), "samples": leaks[:200],
                       "unmatched_samples": [list(s) for s in rec.leak_samples]},
         "clock": {"time_sync": bool(time_sync), "offset_ms": ctx.clock.offset_ms,
-                  "note": None if time_sync else
-                  "the target has no time_sync: only trigger-to-delivery latency is measured"},
+                  "note": _clock_note(ctx, bool(time_sync))},
         "missing_samples": [list(m) for m in rec.missing_samples],
         "generator": _generator(
             ([ctx.health.summary(ctx.process)] if not ctx.workers else [])
@@ -199,3 +199,13 @@ def write_report(environment: Any, ctx: RunContext, *, incomplete: str | None = 
     if not quiet:
         print(summary_text(report), flush=True)
     return folder
+
+
+def _clock_note(ctx: RunContext, time_sync: bool) -> str | None:
+    """Why emit-to-delivery is not in the report, when it is not."""
+    if not ctx.target.reader.emits_time:
+        return ("emit-to-delivery is not measurable: the target's events carry no emission "
+                "time (its contract file places no emitted_at); trigger-to-delivery is measured")
+    if not time_sync:
+        return "the target has no time_sync: only trigger-to-delivery latency is measured"
+    return None

@@ -100,7 +100,8 @@ class _ClockKeeper:
         self.greenlet: gevent.Greenlet | None = None
 
     def offer(self, user: Any) -> None:
-        if not self.ctx.options.time_sync:
+        if not self.ctx.options.time_sync or not self.ctx.target.reference:
+            # `time_sync` is our contract's; a team's file states none.
             self.ctx.time_sync_supported = False
             return
         if self.greenlet is None or self.greenlet.dead:
@@ -192,7 +193,8 @@ def _start_witness(environment: Any, ctx: RunContext) -> None:
 
     ctx.witness = WitnessLink(
         lambda: environment.host, socketio_path=opts.socketio_path, verify_tls=opts.verify_tls,
-        book=ctx.book, horizon_ms=(2 * opts.event_timeout_s + 30.0) * 1000.0, fire=fire)
+        book=ctx.book, horizon_ms=(2 * opts.event_timeout_s + 30.0) * 1000.0, fire=fire,
+        contract=opts.contract)
 
 
 def _take_ctrl_c(ctx: RunContext, is_worker: bool) -> None:

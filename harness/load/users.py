@@ -27,26 +27,18 @@ from locust.exception import StopTest, StopUser
 from locust.user.users import LOCUST_STATE_RUNNING
 
 from .. import payloads
-from ..contract import (
-    TERMINAL_STATUSES,
-    BY_OPERATION,
-    ChangeKind,
-    ClientEvent,
-    Event,
-    Operation,
-    OrderType,
-    Role,
-    Status,
-    rooms_for,
-)
+from ..contract import ChangeKind, Event, OrderType, Role
+from ..contract.teamfile import TransitionRule, at, fill
+from ..ledger.reader import EventFacts, OrderFacts
 from .context import LOCATION_ACK, RunContext, Trigger
 from .disruption import CuttableClient
-from .identity import Identity, mint
+from .identity import Identity
 from .in_flight import InFlight
 from .recorded_socket import ConnectRefused, RecordedSocket, client_options
 from .outage import TargetUnreachable, unreachable
 from .reconnect import Follower, WorkQueue
 from .runtime import context_of, process_share
+from ..target import AnswerMismatch
 
 _DRIVER_CACHE_S = 20.0
 _FAKER: list[Faker] = []
@@ -62,24 +54,24 @@ def _faker() -> Faker:
 class HttpRefused(Exception):
     """A request the server answered with an unexpected status (recorded as a failure)."""
 
-    def __init__(self, status: int, body: Any, operation: Operation | None = None,
+    def __init__(self, status: int, body: Any, action: str | None = None,
                  method: str | None = None, path: str | None = None) -> None:
         super().__init__(f"HTTP {status}: {body}")
         self.status = status
-        self.operation = operation
+        self.action = action
         self.method = method
         self.path = path
 
 
-_START_STEPS = {Operation.REGISTER: "failed to register", Operation.LOGIN: "failed to log in"}
+_START_STEPS = {"register": "failed to register", "login": "failed to log in"}
 
 
 def why_not_started(exc: BaseException) -> str:
     """One line, the same for every user that failed the same way (the report counts users
     by it): "failed to register: HTTP 404 on POST /api/auth/register"."""
     if isinstance(exc, HttpRefused):
-        step = (_START_STEPS.get(exc.operation, f"failed at {exc.operation.value}")
-                if exc.operation is not None else "an API call failed")
+        step = (_START_STEPS.get(exc.action, f"failed at {exc.action}")
+                if exc.action is not None else "an API call failed")
         where = f" on {exc.method} {exc.path}" if exc.method and exc.path else ""
         return f"{step}: HTTP {exc.status}{where}"
     if isinstance(exc, socketio.exceptions.ConnectionError):
@@ -137,28 +129,31 @@ class OrderAppUser(FastHttpUser):
     def _mint(self, ident: Identity) -> None:
         assert self.ctx.options.jwt_secret is not None
         sub = ident.user_id or f"rh-{self.ctx.options.run_id}-{self.ctx.process}-{self.serial}"
-        ident.accept(mint(self.ctx.options.jwt_secret, sub, ident.role, ident.name), sub)
+        ident.accept(self.ctx.target.mint(self.ctx.options.jwt_secret, sub, ident.role, ident.name), sub)
 
     def _login(self, ident: Identity) -> None:
         if ident.user_id is None:
-            body = {"name": ident.name, "email": ident.email, "password": ident.password,
-                    "role": ident.role.value}
-            answer = self.call(Operation.REGISTER, json=body, auth=False)
+            answer = self.call("register", auth=False, name=ident.name, email=ident.email,
+                               password=ident.password, role=self.ctx.target.role_name(ident.role))
         else:
-            answer = self.call(Operation.LOGIN, auth=False,
-                               json={"email": ident.email, "password": ident.password})
-        ident.accept(answer["token"], str(answer["user"]["id"]))
+            answer = self.call("login", auth=False, email=ident.email, password=ident.password)
+        ident.accept(str(answer["token"]), str(answer["user_id"]))
 
-    def call(self, operation: Operation, *, json: Any = None, auth: bool = True,
-             expect: tuple[int, ...] = (), name: str | None = None,
-             query: dict[str, Any] | None = None, **path: str) -> dict[str, Any]:
-        """One API call; raises HttpRefused for an answer that is not 2xx or in `expect`, and
+    def call(self, action: str, /, *, auth: bool = True, expect: tuple[int, ...] = (),
+             stat: str | None = None, query: dict[str, Any] | None = None,
+             **values: Any) -> dict[str, Any]:
+        """One action of the contract file, with these values; its answer's parts (the
+        file's `answer` paths). Raises HttpRefused for an answer whose status is not the
+        file's (or in `expect`), AnswerMismatch for one without a part the file names, and
         TargetUnreachable (after a backoff; not a failure) when no answer came at all."""
-        ep = BY_OPERATION[operation]
-        headers = {"Authorization": f"Bearer {self.identity.current_token()}"} if auth else {}
-        url = ep.url_path(**path) + (f"?{urlencode(query)}" if query else "")
-        with self.client.request(ep.method, url, json=json, headers=headers,
-                                 name=name or ep.operation.value, catch_response=True) as resp:
+        target = self.ctx.target
+        request = target.request(action, token=self.identity.current_token() if auth else None,
+                                 **values)
+        url = request.path + (f"?{urlencode(query)}" if query else "")
+        body = ({"data": request.content} if request.content is not None
+                else {"json": request.body})
+        with self.client.request(request.method, url, headers=request.headers,
+                                 name=stat or action, catch_response=True, **body) as resp:
             status = resp.status_code or 0
             if status == 0:
                 raise unreachable(self, resp.error)
@@ -166,13 +161,19 @@ class OrderAppUser(FastHttpUser):
                 body = resp.json()
             except Exception:
                 body = resp.text
-            if status // 100 == 2 or status in expect:
+            if target.status_ok(action, status):
+                try:
+                    parts = target.parts(action, body)
+                except AnswerMismatch as exc:
+                    resp.failure(str(exc))
+                    raise
                 resp.success()
-                if status // 100 != 2:
-                    raise HttpRefused(status, body, operation, ep.method, ep.path)
-                return body
-            resp.failure(f"HTTP {status}: {str(body)[:200]}")
-            raise HttpRefused(status, body, operation, ep.method, ep.path)
+                return parts
+            if status in expect:
+                resp.success()
+            else:
+                resp.failure(f"HTTP {status}: {str(body)[:200]}")
+            raise HttpRefused(status, body, action, request.method, request.path)
 
     # --- the socket -----------------------------------------------------------------------------
 
@@ -225,7 +226,12 @@ class OrderAppUser(FastHttpUser):
                                      on_connect=self.follower.connected,
                                      on_disconnect=self._dropped,
                                      on_event=self._on_event)
-        self.socket.connect(self.host, auth=lambda: {"token": self.identity.current_token()})
+        target, token = self.ctx.target, self.identity.current_token()
+        # A token in the auth payload is asked for at every (re)connect, so a renewed one is
+        # presented; one in the query string or a header is the first connect's.
+        self.socket.connect(target.socket_url(self.host, token),
+                            auth=lambda: target.socket_auth(self.identity.current_token()),
+                            headers=target.socket_headers(token))
         self.ctx.keep_clock(self)
 
     def _dropped(self, reason: Any = None) -> None:
@@ -235,30 +241,39 @@ class OrderAppUser(FastHttpUser):
 
     def _rooms(self) -> tuple[str, ...]:
         assert self.identity.user_id is not None
-        return rooms_for(self.role, self.identity.user_id)
+        return self.ctx.target.rooms(self.role, self.identity.user_id)
 
-    def _on_event(self, event: str, data: Any = None) -> None:
-        self.follower.saw(event, data)
-        if isinstance(data, dict):
-            self.on_event(event, data)
+    def _on_event(self, event: str, facts: EventFacts | None) -> None:
+        if facts is not None and facts.kind is not None:
+            self.follower.saw(facts)
+            self.on_event(facts)
 
-    def on_event(self, event: str, data: dict[str, Any]) -> None:
-        """React to an event (runs in its own greenlet: keep it short)."""
+    def on_event(self, facts: EventFacts) -> None:
+        """React to an event, as its payload reads by the contract file (runs in its own
+        greenlet: keep it short)."""
 
     def think(self) -> None:
         low, high = self.ctx.options.think_s
         gevent.sleep(self.rng.uniform(low, high))
 
-    def change(self, operation: Operation, kind: ChangeKind, *, json: Any = None,
-               expect: tuple[int, ...] = (), name: str | None = None, **path: str) -> dict[str, Any]:
-        """Cause a change through the API and tell the ledger what it must send."""
+    def change(self, action: str, kind: ChangeKind, /, *, expect: tuple[int, ...] = (),
+               stat: str | None = None, **values: Any) -> tuple[OrderFacts, dict[str, Any]]:
+        """Cause a change through the API and tell the ledger what it must send; the order
+        as the answer shows it, and the answer's parts."""
         trigger: Trigger = self.ctx.trigger()
-        with self._unless_answered(path.get("order_id"), trigger):
-            answer = self.call(operation, json=json, expect=expect, name=name, **path)
-            order = answer["order"]
+        with self._unless_answered(values.get("order_id"), trigger):
+            answer = self.call(action, expect=expect, stat=stat, **values)
+            order = self.read_order(action, answer["order"])
             self.ctx.caused(order, kind, trigger)
         self.follower.saw_order(order)
-        return answer
+        return order, answer
+
+    def read_order(self, action: str, document: Any) -> OrderFacts:
+        """An order document of an answer, read by the contract file."""
+        try:
+            return self.ctx.target.reader.order(document)
+        except ValueError as exc:
+            raise AnswerMismatch(f"{action}: {exc}") from None
 
     @contextmanager
     def _unless_answered(self, order_id: str | None, trigger: Trigger) -> Iterator[None]:
@@ -294,27 +309,33 @@ class Customer(OrderAppUser):
         super().__init__(environment)
         self._done: dict[str, GEvent] = {}
 
-    def on_event(self, event: str, data: dict[str, Any]) -> None:
-        if event == Event.CUSTOMER_ORDER_UPDATE and data.get("status") in TERMINAL_STATUSES:
-            done = self._done.get(str(data.get("orderId")))
-            if done is not None:
-                done.set()
+    def on_event(self, facts: EventFacts) -> None:
+        if facts.order_id is not None and self.ctx.target.terminal(facts.status):
+            self.order_ended(facts.order_id)
 
-    def _body(self) -> dict[str, Any]:
+    def order_ended(self, order_id: str) -> None:
+        """An order the customer follows reached its end (an event, or a catch-up read)."""
+        done = self._done.get(order_id)
+        if done is not None:
+            done.set()
+
+    def _values(self) -> dict[str, Any]:
+        """The checkout's values, for the file's body template (a pickup has no address)."""
+        target = self.ctx.target
         order_type = OrderType.DELIVERY if self.rng.random() < 0.7 else OrderType.PICKUP
         items = [{"productId": f"{self.ctx.product_prefix}{self.rng.randrange(1000)}",
                   "name": self.fake.word().title(),
                   "quantity": self.rng.randint(1, 4), "unitPrice": round(self.rng.uniform(1, 40), 2)}
                  for _ in range(self.rng.randint(1, 4))]
-        payment = (payloads.card_payment() if self.rng.random() < 0.5
-                   else payloads.saved_payment(f"pm_{self.ctx.options.run_id}"))
-        body: dict[str, Any] = {"items": items, "orderType": order_type.value, "payment": payment}
+        values: dict[str, Any] = {"items": items, "order_type": target.order_type(order_type),
+                                  "card": payloads.card(), "address": None,
+                                  "payment_method_id": f"pm_{self.ctx.options.run_id}"}
         if order_type is OrderType.DELIVERY:
-            body["deliveryAddress"] = {"street": self.fake.street_address(), "city": self.fake.city(),
-                                       "postalCode": self.fake.postcode()[:20],
-                                       "lat": round(52.4 + self.rng.random() * 0.2, 6),
-                                       "lng": round(13.3 + self.rng.random() * 0.2, 6)}
-        return body
+            values["address"] = {"street": self.fake.street_address(), "city": self.fake.city(),
+                                 "postalCode": self.fake.postcode()[:20],
+                                 "lat": round(52.4 + self.rng.random() * 0.2, 6),
+                                 "lng": round(13.3 + self.rng.random() * 0.2, 6)}
+        return values
 
     @task
     def place_and_follow(self) -> None:
@@ -324,13 +345,16 @@ class Customer(OrderAppUser):
             self.ctx.pacer.wait_turn()
             if self.ctx.draining:
                 return
-        if self.rng.random() < self.guest_share:
+        target = self.ctx.target
+        if target.has("guest_checkout") and self.rng.random() < self.guest_share:
             return self._guest_order()
-        answer = self.change(Operation.CHECKOUT, ChangeKind.CREATED, json=self._body())
-        order_id = answer["order"]["id"]
+        # Card or a saved method, half each (where the file states both).
+        action = ("checkout_saved" if target.has("checkout_saved") and self.rng.random() >= 0.5
+                  else "checkout")
+        order, _ = self.change(action, ChangeKind.CREATED, **self._values())
         if self.ctx.pacer is not None:
             return  # open model: the next checkout is due on schedule, not when this one ends
-        self._follow(order_id)
+        self._follow(order.id)
         self.think()
 
     def _follow(self, order_id: str) -> None:
@@ -342,15 +366,16 @@ class Customer(OrderAppUser):
 
     def _guest_order(self) -> None:
         """A guest checks out, gets a token with the order, and follows it on a socket of its own."""
-        body = self._body()
-        body["guest"] = {"name": f"{self.fake.name()} [{self.ctx.options.run_id}]",
-                         "email": f"rh-{self.ctx.options.run_id}-guest-{self.rng.getrandbits(40):x}@example.test",
-                         "phone": self.fake.phone_number()[:40] or "+1 555 0100"}
+        values = self._values()
+        values["guest"] = {"name": f"{self.fake.name()} [{self.ctx.options.run_id}]",
+                           "email": f"rh-{self.ctx.options.run_id}-guest-{self.rng.getrandbits(40):x}@example.test",
+                           "phone": self.fake.phone_number()[:40] or "+1 555 0100"}
         trigger = self.ctx.trigger()
         with self._unless_answered(None, trigger):
-            answer = self.call(Operation.GUEST_CHECKOUT, json=body, auth=False)
-            self.ctx.caused(answer["order"], ChangeKind.CREATED, trigger)
-        guest = GuestSocket(self, answer["token"], answer["order"]["customerId"])
+            answer = self.call("guest_checkout", auth=False, **values)
+            order = self.read_order("guest_checkout", answer["order"])
+            self.ctx.caused(order, ChangeKind.CREATED, trigger)
+        guest = GuestSocket(self, str(answer["token"]), order.customer_id)
         try:
             try:
                 guest.open()
@@ -359,8 +384,8 @@ class Customer(OrderAppUser):
                 # guest's socket was never in its room, so nothing was expected of it.
                 return
             if self.ctx.pacer is None:
-                self._done[answer["order"]["id"]] = guest.done
-                self._follow(answer["order"]["id"])
+                self._done[order.id] = guest.done
+                self._follow(order.id)
         finally:
             if self.ctx.pacer is None:
                 # Not at once: a guest socket never reconnects nor catches up, so it stays while
@@ -382,26 +407,29 @@ class GuestSocket:
         self.owner = owner
         self.token = token
         self.done = GEvent()
-        rooms = rooms_for(Role.CUSTOMER, customer_id)
+        rooms = self.ctx.target.rooms(Role.CUSTOMER, customer_id)
         sio = CuttableClient(reconnection=True, **client_options(self.ctx))
         self.socket = RecordedSocket(self.ctx, self.ctx.new_socket(Role.CUSTOMER, customer_id),
                                      sio, lambda: rooms, on_event=self._event)
 
-    def _event(self, event: str, data: Any = None) -> None:
-        if (event == Event.CUSTOMER_ORDER_UPDATE and isinstance(data, dict)
-                and data.get("status") in TERMINAL_STATUSES):
+    def _event(self, event: str, facts: EventFacts | None) -> None:
+        if facts is not None and self.ctx.target.terminal(facts.status):
             self.done.set()
 
     def open(self) -> None:
-        self.socket.connect(self.owner.host, auth={"token": self.token})
+        target = self.ctx.target
+        self.socket.connect(target.socket_url(self.owner.host, self.token),
+                            auth=target.socket_auth(self.token),
+                            headers=target.socket_headers(self.token))
 
     def close(self) -> None:
         self.socket.close()
 
 
 class StoreOwner(OrderAppUser):
-    """Hears of every order through `newOrder`; moves its share of them to ready, and
-    assigns delivery orders to one of the run's drivers."""
+    """Hears of every order through `newOrder`; moves its share of them as far as a store
+    owner moves orders in the file's lifecycle, and assigns delivery orders to one of the
+    run's drivers."""
 
     role = Role.STORE_OWNER
     fixed_count = 5
@@ -409,7 +437,7 @@ class StoreOwner(OrderAppUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.work: Queue[dict[str, Any]] = WorkQueue()
+        self.work: Queue[OrderFacts | str] = WorkQueue()
         self._drivers: list[str] = []
         self._drivers_at = 0.0
         StoreOwner._local.append(self)
@@ -428,56 +456,81 @@ class StoreOwner(OrderAppUser):
         local = StoreOwner._local
         return bool(local) and local[(h // share) % len(local)] is self
 
-    def on_event(self, event: str, data: dict[str, Any]) -> None:
-        order = data.get("order")
-        if event == Event.NEW_ORDER and isinstance(order, dict):
-            # Only this run's orders: on a shared server, another run's (or a real customer's)
-            # are not ours to move, and moving them would corrupt both runs' books.
-            if self.ctx.created_by_this_run(order) and self._mine(str(data.get("orderId"))):
-                self.work.put(order)
+    def take(self, order: OrderFacts | str, document: Any = None) -> None:
+        """An order this owner heard of (an event, or a catch-up read): its to move if this
+        run placed it (on a shared server, another run's, or a real customer's, are not ours
+        to move: moving them would corrupt both runs' books) and it is this owner's share."""
+        order_id = order if isinstance(order, str) else order.id
+        if (document is None or self.ctx.created_by_this_run(document)) and self._mine(order_id):
+            self.work.put(order)
+
+    def on_event(self, facts: EventFacts) -> None:
+        if facts.kind is Event.NEW_ORDER and facts.order_id is not None:
+            if facts.order is None:
+                # The payload does not carry the order: the first move reads it (and drops
+                # it when it is not this run's).
+                if self._mine(facts.order_id):
+                    self.work.put(facts.order_id)
+                return
+            try:
+                order = self.ctx.target.reader.order(facts.order)
+            except ValueError:
+                return  # counted invalid by the socket's ledger if the file places it
+            self.take(order, facts.order)
 
     @task
     def move_orders(self) -> None:
         try:
-            order = self.work.get(timeout=1.0)
+            item = self.work.get(timeout=1.0)
         except Empty:
             return
-        order_type = OrderType(order["orderType"])
-        ready = Status.READY_FOR_DELIVERY if order_type is OrderType.DELIVERY else Status.READY_FOR_PICKUP
-        for target in (Status.PROCESSING, ready):
+        order = item if isinstance(item, OrderFacts) else self._read(item)
+        if order is None:
+            return
+        for step in self.ctx.target.moves(order, Role.STORE_OWNER):
             self.think()
             if self.ctx.draining:
                 return
-            answer = self._move(order["id"], target)
-            if answer is None:
+            if step.action == "assign_driver":
+                driver = self._pick_driver()
+                if driver is None:
+                    return
+                moved = self._move(step, order_id=order.id, driver_id=driver)
+            else:
+                moved = self._move(step, order_id=order.id, status=step.target)
+            if moved is None:
                 return
-        self.think()
-        if self.ctx.draining:
-            return
-        if order_type is OrderType.PICKUP:
-            self._move(order["id"], Status.DELIVERED)
-            return
-        driver = self._pick_driver()
-        if driver is None:
-            return
-        try:
-            self.change(Operation.ASSIGN_DRIVER, ChangeKind.STATUS, json={"driverId": driver},
-                        expect=(409,), name="assignDriver", order_id=order["id"])
-        except HttpRefused:
-            return
+            order = moved
 
-    def _move(self, order_id: str, target: Status) -> dict[str, Any] | None:
+    def _read(self, order_id: str) -> OrderFacts | None:
+        """An order heard of by id only (its event does not carry it): one read. Not this
+        run's (the file locates its items), or gone: None."""
         try:
-            return self.change(Operation.UPDATE_STATUS, ChangeKind.STATUS, json={"status": target.value},
-                               expect=(409,), name=f"status:{target.value}", order_id=order_id)
+            answer = self.call("get_order", expect=(404,), order_id=order_id)
+        except HttpRefused:
+            return None
+        document = answer["order"]
+        if not self.ctx.created_by_this_run(document):
+            return None
+        return self.read_order("get_order", document)
+
+    def _move(self, step: TransitionRule, **values: Any) -> OrderFacts | None:
+        try:
+            order, _ = self.change(step.action, ChangeKind.STATUS, expect=(409,),
+                                   stat=f"status:{step.target}", **values)
         except HttpRefused:
             return None  # another process's owner moved it first (409): not a failure
+        return order
 
     def _pick_driver(self) -> str | None:
+        if not self.ctx.target.has("list_drivers"):
+            return None
         if time.monotonic() - self._drivers_at > _DRIVER_CACHE_S or not self._drivers:
-            drivers = self.call(Operation.LIST_DRIVERS)["drivers"]
+            drivers = self.call("list_drivers")["drivers"]
             tag = f"[{self.ctx.options.run_id}]"
-            self._drivers = [d["id"] for d in drivers if tag in d.get("name", "")]
+            ours = [d for d in drivers or [] if isinstance(d, dict)
+                    and any(isinstance(v, str) and tag in v for v in d.values())]
+            self._drivers = self.ctx.target.listed_ids("list_drivers", ours)
             self._drivers_at = time.monotonic()
         return self.rng.choice(self._drivers) if self._drivers else None
 
@@ -490,51 +543,68 @@ class Driver(OrderAppUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.work: Queue[dict[str, Any]] = WorkQueue()
+        self.work: Queue[OrderFacts | str] = WorkQueue()
 
-    def on_event(self, event: str, data: dict[str, Any]) -> None:
-        if event == Event.ORDER_STATUS_UPDATED and data.get("status") == Status.DRIVER_ASSIGNED:
-            self.work.put(data)
+    def on_event(self, facts: EventFacts) -> None:
+        target = self.ctx.target
+        if (facts.order_id is None or facts.status != target.assigned_status
+                or facts.location_report
+                or (facts.driver_id is not None and facts.driver_id != self.identity.user_id)):
+            return
+        if facts.customer_id is None:
+            self.work.put(facts.order_id)  # read before the first move
+            return
+        self.work.put(OrderFacts(facts.order_id, facts.customer_id, OrderType.DELIVERY,
+                                 facts.status, self.identity.user_id, facts.version))
 
     @task
     def deliver(self) -> None:
         try:
-            assigned = self.work.get(timeout=1.0)
+            item = self.work.get(timeout=1.0)
         except Empty:
             return
-        order = {"id": assigned["orderId"], "customerId": assigned["customerId"],
-                 "orderType": OrderType.DELIVERY.value, "status": assigned["status"],
-                 "driverId": self.identity.user_id, "version": assigned["version"]}
+        order: OrderFacts | None = item if isinstance(item, OrderFacts) else self._read(item)
+        if order is None:
+            return
         seq = [0]
-        for target in (Status.PICKED_UP, Status.IN_TRANSIT, Status.DELIVERED):
+        for step in self.ctx.target.moves(order, Role.DRIVER):
             self._travel(order, seq)
             if self.ctx.draining:
                 return
             try:
-                order = self.change(Operation.UPDATE_STATUS, ChangeKind.STATUS,
-                                    json={"status": target.value}, name=f"status:{target.value}",
-                                    order_id=order["id"])["order"]
+                order, _ = self.change("update_status", ChangeKind.STATUS, stat=f"status:{step.target}",
+                                       order_id=order.id, status=step.target)
             except HttpRefused:
                 return
 
-    def _travel(self, order: dict[str, Any], seq: list[int]) -> None:
-        """Think time on the road, reporting the location at the set rate."""
+    def _read(self, order_id: str) -> OrderFacts | None:
+        try:
+            answer = self.call("get_order", expect=(404,), order_id=order_id)
+        except HttpRefused:
+            return None
+        return self.read_order("get_order", answer["order"])
+
+    def _travel(self, order: OrderFacts, seq: list[int]) -> None:
+        """Think time on the road, reporting the location at the set rate (where the file
+        states the report)."""
         low, high = self.ctx.options.think_s
         leg = self.rng.uniform(low, high)
         period = 1.0 / self.ctx.options.location_rate_hz
         end = time.monotonic() + leg
+        reports = self.ctx.target.contract.location is not None
         while time.monotonic() < end and not self.ctx.draining:
             gevent.sleep(min(period, max(0.0, end - time.monotonic())))
             if self.ctx.draining:  # the drain began during the sleep: cause no more changes
                 return
-            if order["status"] in (Status.DRIVER_ASSIGNED, Status.PICKED_UP, Status.IN_TRANSIT):
+            if reports and not self.ctx.target.terminal(order.status):
                 self._report_location(order, seq)
 
-    def _report_location(self, order: dict[str, Any], seq: list[int]) -> None:
+    def _report_location(self, order: OrderFacts, seq: list[int]) -> None:
         seq[0] += 1
         lat = round(52.5 + seq[0] * 1e-4, 6)
-        lng = round(13.4 + (zlib.crc32(order["id"].encode()) % 1000) * 1e-5, 6)
-        assert self.sio is not None
+        lng = round(13.4 + (zlib.crc32(order.id.encode()) % 1000) * 1e-5, 6)
+        report = self.ctx.target.contract.location
+        assert self.sio is not None and report is not None
         trigger = self.ctx.trigger()
         generation, away_at_start = self.follower.generation, self.follower.away
 
@@ -547,8 +617,8 @@ class Driver(OrderAppUser):
                                      sent_while_away=away_at_start) as awaited:
             try:
                 ack, answered = self.sio.call_stamped(
-                    ClientEvent.DRIVER_LOCATION.value,
-                    {"orderId": order["id"], "lat": lat, "lng": lng}, timeout=10)
+                    report.name, fill(report.body, {"order_id": order.id, "lat": lat, "lng": lng}),
+                    timeout=10)
             except socketio.exceptions.TimeoutError:
                 # An ack lost because the connection dropped meanwhile (a cut of ours, or an
                 # outage) says nothing of the server's round trip; one that never came on a
@@ -563,5 +633,5 @@ class Driver(OrderAppUser):
         if awaited.settled:
             return  # a drop already recorded it (uncertain); the late ack changes nothing
         self.ctx.figure(LOCATION_ACK, (answered.mono - trigger.mono) * 1000.0, "ack")
-        if isinstance(ack, dict) and ack.get("ok") is True:
+        if report.ack_ok is None or at(ack, report.ack_ok, None) is True:
             self.ctx.caused(order, ChangeKind.LOCATION, trigger, location=(lat, lng))

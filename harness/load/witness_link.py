@@ -72,12 +72,14 @@ class WitnessLink:
     """The witness process, seen from the process that keeps the books."""
 
     def __init__(self, target: Callable[[], str | None], *, socketio_path: str, verify_tls: bool,
-                 book: LatencyBook,
-                 horizon_ms: float, fire: Callable[[str, float], None] | None = None) -> None:
+                 book: LatencyBook, horizon_ms: float,
+                 fire: Callable[[str, float], None] | None = None, contract: str | None = None) -> None:
         #: The run's target (Locust's host, which the web UI may set after start).
         self.target = target
         self.socketio_path = socketio_path
         self.verify_tls = verify_tls
+        #: The target's contract file (None: ours): where tabs present the token, how events key.
+        self.contract = contract
         self.book = WitnessBook(book, horizon_ms=horizon_ms, fire=fire)
         self.proc: subprocess.Popen[str] | None = None
         self.problem: str | None = None
@@ -103,7 +105,8 @@ class WitnessLink:
         self.book.open_tab(tab, offer.role)
         self.book.mirror(tab, offer.socket_id)
         self._send({"op": "watch", "tab": tab, "url": url, "token": offer.token,
-                    "path": self.socketio_path, "verify_tls": self.verify_tls})
+                    "path": self.socketio_path, "verify_tls": self.verify_tls,
+                    "contract": self.contract})
 
     # --- the process ------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .html import write_html
 from .junit import write_junit
 from .markdown import write_markdown
 from .thresholds import ThresholdSet, evaluate, failed, headline
@@ -64,6 +63,8 @@ def finish(report_dir: str | Path, thresholds: ThresholdSet, *,
 def _draw(folder: Path, out: TextIO) -> None:
     try:
         started = time.monotonic()
+        from .html import write_html  # noqa: PLC0415  (matplotlib: a second of imports, only to draw)
+
         page = write_html(folder)
         print(f"report: {page} ({page.stat().st_size / 1024:.0f} KiB, drawn in "
               f"{time.monotonic() - started:.1f} s)", file=out, flush=True)

@@ -4,10 +4,11 @@ It runs beside a load (started by `harness.load.witness_link`), on the same mach
 process that keeps the run's books, and talks JSON lines:
 
 * stdin, one command a line: `{"op": "watch", "tab": ID, "url": URL, "token": JWT,
-  "path": "/socket.io/", "verify_tls": true}` opens a tab (a socket with that user's token,
-  so the server puts it in that user's rooms). End of input closes every tab and exits.
+  "path": "/socket.io/", "verify_tls": true, "contract": FILE}` opens a tab (a socket with
+  that user's token, presented where the target's contract file says, null: ours, so the
+  server puts it in that user's rooms). End of input closes every tab and exits.
 * stdout, one fact a line: `{"tab": ID, "e": EVENT, "k": KEY, "t": WALL_MS, "em": EMITTED_AT}`
-  for every event (KEY as the ledger keys it, see `harness.ledger.records.key_of`);
+  for every event (KEY as the ledger keys it, read by the same file: `ledger.reader.Reader`);
   `{"tab": ID, "up": WALL_MS}` / `{"tab": ID, "down": WALL_MS}` / `{"tab": ID, "error": TEXT}`;
   `{"clock": {"offset_ms": X, "rtt_ms": Y}}` whenever its estimate of the server's clock
   improves (contract section 7's `time_sync`, best round trip; `null` when the target has none);
@@ -31,7 +32,7 @@ import socketio
 
 from ..clock import ClockOffset
 from ..contract import ClientEvent
-from ..ledger.records import key_of
+from ..target import Target
 
 _SYNC_FIRST = 5
 _SYNC_EVERY_S = 10.0
@@ -45,22 +46,32 @@ class Witness:
         self.clock = ClockOffset()
         self._clock_task: asyncio.Task[None] | None = None
         self._best: tuple[float, float] | None = None
+        self._targets: dict[str | None, Target] = {}
+
+    def _target(self, contract: str | None) -> Target:
+        target = self._targets.get(contract)
+        if target is None:
+            target = self._targets[contract] = Target.from_file(contract)
+        return target
 
     async def watch(self, tab: str, url: str, token: str, path: str = "/socket.io/",
-                    verify_tls: bool = True) -> None:
+                    verify_tls: bool = True, contract: str | None = None) -> None:
+        """Open a tab: a socket with a user's token, presented where the target's contract
+        file says (ours: None); its events are keyed as the load's ledger keys them."""
         if tab in self.tabs:
             return
+        target = self._target(contract)
+        reader = target.reader
         sio = socketio.AsyncClient(reconnection=True, logger=False, engineio_logger=False,
                                    ssl_verify=verify_tls)
         self.tabs[tab] = sio
 
         async def on_any(event: str, data: Any = None) -> None:
             received = time.time() * 1000.0
-            key = key_of(event, data)
-            emitted = data.get("emittedAt") if isinstance(data, dict) else None
+            facts = reader.event(event, data)
+            key = reader.key(facts)
             self.write({"tab": tab, "e": event, "k": list(key) if key is not None else None,
-                        "t": received,
-                        "em": emitted if isinstance(emitted, (int, float)) else None})
+                        "t": received, "em": facts.emitted_at})
 
         async def on_connect() -> None:
             self.write({"tab": tab, "up": time.time() * 1000.0})
@@ -72,12 +83,13 @@ class Witness:
         sio.on("connect", on_connect)
         sio.on("disconnect", on_disconnect)
         try:
-            await sio.connect(url, auth={"token": token}, transports=["websocket"],
+            await sio.connect(target.socket_url(url, token), auth=target.socket_auth(token),
+                              headers=target.socket_headers(token), transports=["websocket"],
                               socketio_path=path, wait_timeout=10)
         except Exception as exc:  # a refused or failed connect is reported, never fatal
             self.write({"tab": tab, "error": str(exc)[:300] or type(exc).__name__})
             return
-        if self._clock_task is None:  # the first tab up keeps the clock
+        if self._clock_task is None and target.reference:  # the first tab up keeps the clock
             self._clock_task = asyncio.create_task(self._keep_clock(sio))
 
     async def _keep_clock(self, sio: socketio.AsyncClient) -> None:
@@ -138,7 +150,8 @@ async def serve(lines: asyncio.StreamReader, write: Callable[[dict[str, Any]], N
             if isinstance(command, dict) and command.get("op") == "watch":
                 task = asyncio.create_task(witness.watch(
                     str(command["tab"]), str(command["url"]), str(command["token"]),
-                    str(command.get("path") or "/socket.io/"), bool(command.get("verify_tls", True))))
+                    str(command.get("path") or "/socket.io/"), bool(command.get("verify_tls", True)),
+                    command.get("contract")))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
     finally:

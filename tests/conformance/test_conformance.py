@@ -15,8 +15,8 @@ import jsonschema
 import pytest
 
 from harness.conformance.report import load_schema
-from tests.support.child_processes import (HARNESS, LONG_SECRET, PYTHON, concurrently, free_port,
-                                           kill_tree, popen, run_to_exit)
+from tests.support.child_processes import (HARNESS, LONG_SECRET, PYTHON, ROOT, concurrently,
+                                           free_port, kill_tree, popen, run_to_exit)
 from tests.support.load_runs import ServerPool
 
 ORIGIN = "http://allowed.example"
@@ -110,6 +110,10 @@ def _quick_commands(servers: Servers, exit2: Path, tmp_path_factory: pytest.Temp
         "plugin broken": lambda: run_to_exit(pytest_argv + [
             "--conformance-target", servers.url("join_idor"),
             "--conformance-only", "rooms.join.join,transport.unknown_event"], timeout=120),
+        # our server held to our own contract file: the file.* checks pass it
+        "plugin by file": lambda: run_to_exit(pytest_argv + [
+            "--conformance-target", servers.url(), "--conformance-contract",
+            str(ROOT / "docs" / "contract.toml"), "--conformance-only", "file.*"], timeout=120),
         # without --conformance-target: no checks at all
         "plugin nothing": lambda: run_to_exit(pytest_argv, timeout=60),
         "unreachable": lambda: conformance(f"http://127.0.0.1:{free_port()}", exit2 / "unreachable"),
@@ -229,5 +233,8 @@ def test_the_pytest_plugin_runs_the_same_checks(runs: dict[str, Any]) -> None:
     assert broken.returncode == 1, broken.stdout[-3000:]
     assert "conformance::rooms.join.join" in broken.stdout and "1 passed" in broken.stdout
     assert "emitter received" in broken.stdout  # the evidence, not a traceback
+    by_file = quick["plugin by file"]
+    assert by_file.returncode == 0, by_file.stdout[-3000:]
+    assert "7 passed" in by_file.stdout and "skipped" not in by_file.stdout, by_file.stdout[-2000:]
     nothing = quick["plugin nothing"]
     assert nothing.returncode == 5, nothing.stdout[-2000:]

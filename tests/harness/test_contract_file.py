@@ -112,3 +112,35 @@ def test_an_unreadable_or_invalid_file_says_so(tmp_path: Path) -> None:
     bad.write_text("format = [1", encoding="utf-8")
     with pytest.raises(ContractFileError, match=r"bad\.toml: not valid TOML"):
         load(bad)
+
+
+def test_a_hooks_module_is_found_beside_the_file_and_must_define_a_hook(tmp_path: Path) -> None:
+    from harness.contract import Role
+    from harness.target import Target
+
+    (tmp_path / "hooks.py").write_text(
+        "def before_request(request):\n"
+        "    request['headers']['X-Seen'] = request['action']\n"
+        "    request['content'] = b'{}'\n"
+        "def mint(claims, secret):\n"
+        "    return f\"{claims['sub']}/{claims['role']}/{secret}\"\n", encoding="utf-8")
+    contract = tmp_path / "c.toml"
+    contract.write_text('hooks = "hooks.py"\n' + text(), encoding="utf-8")
+    target = Target.from_file(contract)
+    request = target.request("checkout", token="t", items=[], order_type="pickup", address=None,
+                             card={})
+    assert request.headers == {"Authorization": "Bearer t", "X-Seen": "checkout"}
+    assert request.content == b"{}" and request.path == "/api/checkout"
+    assert target.mint("s", "u1", Role.DRIVER) == "u1/driver/s"
+    # Without hooks: the JSON body, HS256 tokens.
+    plain = Target.from_file(None).request("checkout", items=[], order_type="pickup", address=None,
+                                           card={})
+    assert plain.content is None and plain.headers == {} and plain.body["orderType"] == "pickup"
+
+    (tmp_path / "empty.py").write_text("X = 1\n", encoding="utf-8")
+    contract.write_text('hooks = "empty.py"\n' + text(), encoding="utf-8")
+    with pytest.raises(ContractFileError, match="defines at least one of before_request, mint"):
+        Target.from_file(contract)
+    contract.write_text('hooks = "missing.py"\n' + text(), encoding="utf-8")
+    with pytest.raises(ContractFileError, match="hooks: 'missing.py': no such Python file"):
+        load(contract)

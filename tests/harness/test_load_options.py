@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import pytest
 
 from harness.commands.load import LoadSetupError, parse_duration, scenario_file
 from harness.load.options import LoadConfigError, add_arguments, from_parsed
+from tests.support.team_server import FILE
 
 
 @pytest.mark.parametrize("text, seconds", [("60", 60), ("60s", 60), ("2m", 120), ("1h30m", 5400),
@@ -66,3 +68,24 @@ def test_the_command_side_never_imports_locust() -> None:
             "sys; print('locust' in sys.modules or 'gevent' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_contract_file_comes_from_the_option_or_harness_contract(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The Locust scenarios take the file as `--contract` or from $HARNESS_CONTRACT; its
+    auth.mode and socketio_path are the defaults of `--tokens` and `--socketio-path`."""
+    assert from_parsed(_parse()).contract is None  # ours
+    monkeypatch.setenv("HARNESS_CONTRACT", str(FILE))
+    opts = from_parsed(_parse())
+    assert opts.contract == str(FILE.resolve()) and opts.tokens == "register"
+    assert opts.socketio_path == "/socket.io/"
+    monkeypatch.delenv("HARNESS_CONTRACT")
+    minting = tmp_path / "mint.toml"
+    minting.write_text(FILE.read_text(encoding="utf-8").replace('mode = "register"', 'mode = "mint"')
+                       .replace('socketio_path = "/socket.io/"', 'socketio_path = "/ws/"'),
+                       encoding="utf-8")
+    with pytest.raises(LoadConfigError, match='auth.mode = "mint"'):
+        from_parsed(_parse("--contract", str(minting)))
+    opts = from_parsed(_parse("--contract", str(minting), "--jwt-secret", "s"))
+    assert opts.tokens == "mint" and opts.socketio_path == "/ws/"
+    assert from_parsed(_parse("--contract", str(minting), "--tokens", "register")).tokens == "register"

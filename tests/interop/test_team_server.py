@@ -6,60 +6,45 @@ location event of its own, the token in the query string), described by
 
 `harness contract check` passes it clean and names each switched-on fault; the ledger, reading
 the same file, judges what its sockets got: nothing wrong when clean, and a duplicate emit as
-a duplicate although its events carry no ids.
+a duplicate although its events carry no ids. `harness conformance --contract` passes it clean
+(every file.* check; the checks of our contract's letter SKIP, never PASS) and fails the
+checks that each fault breaks, and only those.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
+import asyncio
 from typing import Iterator
 
 import pytest
 
-from harness.contract import Role
+from harness.conformance.model import Verdict
+from harness.conformance.registry import all_checks
+from harness.conformance.runner import run_checks
+from harness.conformance.target import TargetConfig
 from harness.contract.teamfile import load, loads
-from harness.contract_check import check
-from harness.ledger import CountsByEvent, SocketLedger
-from harness.ledger.reader import Reader
-from tests.support.child_processes import LONG_SECRET, ROOT, Child, child_env
+from harness.contract_check import check, judge
+from harness.ledger import CountsByEvent
+from tests.support.team_server import FILE, TeamServers
 
-SERVER = ROOT / "tests" / "js" / "team_orders.js"
-FILE = ROOT / "examples" / "team-orders.toml"
-READY = re.compile(r"^team orders listening on (http://127\.0\.0\.1:\d+)$")
-ROLES = {"customer": Role.CUSTOMER, "store owner": Role.STORE_OWNER, "driver": Role.DRIVER,
-         "other customer": Role.CUSTOMER}
+HOOKS = FILE.parent / "team_hooks.py"
 
 
 @pytest.fixture(scope="module")
 def team_server() -> Iterator[object]:
-    if shutil.which("node") is None or not (ROOT / "tests/js/node_modules/socket.io").is_dir():
-        raise AssertionError("node and tests/js/node_modules are needed (make test runs npm ci)")
-    children: list[Child] = []
-
-    def start(faults: str = "") -> str:
-        child = Child(["node", str(SERVER), LONG_SECRET], env=child_env(FAULTS=faults))
-        children.append(child)
-        line = child.wait_line(lambda l: "listening on" in l, 20, "the team server's ready line")
-        match = READY.match(line)
-        assert match, f"ready line {line!r}\n{child.describe()}"
-        return match.group(1)
-
+    servers = TeamServers()
     try:
-        yield start
+        yield servers.start
     finally:
-        for child in children:
-            child.close()
+        servers.close()
 
 
 def _judged(result) -> CountsByEvent:  # type: ignore[no-untyped-def]
     """What the ledger, reading the example file, makes of every event the parties got."""
-    reader, counts = Reader(load(FILE)), CountsByEvent()
-    for party, received in result.received.items():
-        ledger = SocketLedger(party, ROLES[party], result.user_ids[party], counts, reader=reader)
-        for r in received:
-            ledger.receive(r.event, r.payload, r.at * 1000.0)
-    return counts
+    total = CountsByEvent()
+    for counts in judge(load(FILE), result.received, result.user_ids).values():
+        total.add(counts)
+    return total
 
 
 async def test_the_example_file_describes_the_team_server(team_server) -> None:  # type: ignore[no-untyped-def]
@@ -93,3 +78,50 @@ async def test_a_wrong_path_in_the_example_file_is_named(team_server) -> None:  
     result = await check(team_server(), loads(text, source="team.toml"), say=lambda _: None)
     assert not result.ok
     assert "/drivers: answered 404 (the file expects a 2xx): no such route" in (result.mismatch or "")
+
+
+async def test_a_hooks_module_signs_what_the_file_cannot_say(
+        team_server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A server that refuses unsigned requests: the file alone fails at the first request; the
+    file naming the example hooks module (which signs every request) walks clean."""
+    url = team_server(SIGNING_KEY="k3y-for-tests")
+    monkeypatch.setenv("TEAM_SIGNING_KEY", "k3y-for-tests")
+    plain = await check(url, load(FILE), say=lambda _: None)
+    assert not plain.ok and "answered 401" in (plain.mismatch or ""), plain.mismatch
+    # `hooks` is a top-level key: before the file's first table.
+    hooked = f'hooks = "{HOOKS}"\n' + FILE.read_text(encoding="utf-8")
+    lines: list[str] = []
+    signed = await check(url, loads(hooked, source="team.toml"), say=lines.append)
+    assert signed.ok, (signed.mismatch, "\n".join(lines[-20:]))
+
+
+#: A fault -> the file.* checks it must fail (every other file.* check passes).
+FAILS = {
+    "": set(),
+    "room_leak": {"file.lifecycle.delivery", "file.lifecycle.pickup", "file.isolation.customers"},
+    "drop=customer_order_update": {"file.lifecycle.delivery", "file.lifecycle.pickup"},
+    "duplicate=orderStatusUpdated": {"file.events.once"},
+    "reorder": {"file.ordering.burst"},
+}
+#: A clean server held to a file whose [errors] is wrong: only that check fails.
+WRONG_ERRORS = 'message = "message"', 'message = "error.message"'
+
+
+async def test_conformance_by_the_file_passes_it_clean_and_fails_each_fault(team_server) -> None:  # type: ignore[no-untyped-def]
+    contract = load(FILE)
+    wrong = loads(FILE.read_text(encoding="utf-8").replace(*WRONG_ERRORS), source="wrong.toml")
+    cases = {faults: (faults, contract, expected) for faults, expected in FAILS.items()}
+    cases["wrong errors path"] = ("", wrong, {"file.errors.shape"})
+    runs = [run_checks(TargetConfig(url=team_server(faults), contract=file, quiet_s=0.3,
+                                    prefix=f"conf-{i}"), all_checks(by_file=True))
+            for i, (faults, file, _) in enumerate(cases.values())]
+    for (case, (_, _, expected)), outcomes in zip(cases.items(), await asyncio.gather(*runs)):
+        by_file = {o.check.id: o for o in outcomes if o.check.by_file}
+        assert len(by_file) == 7, sorted(by_file)
+        failed = {cid for cid, o in by_file.items() if o.verdict is Verdict.FAIL}
+        assert failed == expected, (case, {cid: o.evidence for cid, o in by_file.items()})
+        assert all(o.verdict is Verdict.PASS for cid, o in by_file.items() if cid not in failed)
+        # What the file cannot drive is SKIP with its reason, never PASS.
+        letter = [o for o in outcomes if not o.check.by_file]
+        assert letter and all(o.verdict is Verdict.SKIP and "to the letter" in o.evidence
+                              for o in letter)

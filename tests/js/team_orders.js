@@ -12,8 +12,13 @@
 //   - error bodies are {success: false, message};
 //   - the socket takes its token from the query string (?token=).
 // Faults for tests (FAULTS, comma-separated): room_leak (status events also go to another
-// customer's room), drop=<event>, duplicate=<event>, reorder (a customer's status events held
-// 50 ms, so that two quick moves arrive the wrong way round).
+// customer's room, a random one each time), drop=<event>, duplicate=<event>, reorder (a
+// customer's customer_order_update into processing held 250 ms, so that a quick next move
+// overtakes it).
+//
+// With SIGNING_KEY set, every HTTP request must carry X-Signature: the hex HMAC-SHA256, under
+// that key, of "METHOD URL\n" and the body's bytes (what a contract file cannot say: the
+// hooks module examples/team_hooks.py signs for the harness).
 //
 // Usage: node team_orders.js SECRET [PORT]   (loopback only; PORT 0 or absent: a free port)
 //   Prints "team orders listening on http://127.0.0.1:PORT" when ready; stops on SIGTERM,
@@ -107,11 +112,13 @@ function emit(rooms, event, payload) {
 function toCustomer(order, event, payload) {
   const rooms = [`customer_${order.customerId}`];
   if (has("room_leak")) {
-    const other = [...users.values()].find((u) => u.role === "customer" && u._id !== order.customerId);
+    // Another customer, picked anew each time: the leak reaches whoever is connected.
+    const others = [...users.values()].filter((u) => u.role === "customer" && u._id !== order.customerId);
+    const other = others[Math.floor(Math.random() * others.length)];
     if (other) rooms.push(`customer_${other._id}`);
   }
   if (has("reorder") && event === "customer_order_update") {
-    setTimeout(() => emit(rooms, event, payload), order.status === "processing" ? 60 : 0);
+    setTimeout(() => emit(rooms, event, payload), order.status === "processing" ? 250 : 0);
   } else {
     emit(rooms, event, payload);
   }
@@ -149,13 +156,23 @@ function send(res, status, body) {
 }
 const fail = (res, status, message) => send(res, status, { success: false, message });
 const publicOrder = (o) => { const { location, ...doc } = o; return doc; };
-const hash = (password, salt) => crypto.scryptSync(password, salt, 32).toString("hex");
+// Cheap on purpose (N = 1024, not the default 16384): a test server that shares 2 cores with
+// its load, and whose synchronous hashing would stall its event loop for every sign-up.
+const hash = (password, salt) => crypto.scryptSync(password, salt, 32, { N: 1024 }).toString("hex");
 
 function handle(req, res) {
   if (req.url.startsWith("/socket.io/")) return; // socket.io's own
   let raw = "";
   req.on("data", (chunk) => { raw += chunk; if (raw.length > 65536) req.destroy(); });
   req.on("end", () => {
+    const key = process.env.SIGNING_KEY;
+    if (key) {
+      const want = crypto.createHmac("sha256", key).update(`${req.method} ${req.url}\n${raw}`).digest("hex");
+      const got = String(req.headers["x-signature"] || "");
+      if (got.length !== want.length || !crypto.timingSafeEqual(Buffer.from(got), Buffer.from(want))) {
+        return fail(res, 401, "unsigned or badly signed request");
+      }
+    }
     let body = {};
     if (raw) {
       try { body = JSON.parse(raw); } catch { return fail(res, 400, "invalid JSON"); }

@@ -29,7 +29,7 @@ import gevent
 from gevent.event import Event
 from locust import task
 
-from harness.contract import ChangeKind, Operation, Status
+from harness.contract import ChangeKind, Status
 from harness.load import reconnect, runtime, users  # noqa: F401  (runtime: the harness plugin)
 
 # The order must be older than the owner's first look by more than this margin (5 s by
@@ -47,12 +47,12 @@ class EarlyCustomer(users.Customer):
     def script(self):
         if placed.is_set():
             return self.wait()
-        answer = self.change(Operation.CHECKOUT, ChangeKind.CREATED, json=self._body())
-        seen["order"] = answer["order"]["id"]
+        order, _ = self.change("checkout", ChangeKind.CREATED, **self._values())
+        seen["order"] = order.id
         placed.set()
         cut.wait(20)
-        self.change(Operation.UPDATE_STATUS, ChangeKind.STATUS,
-                    json={"status": Status.CANCELLED.value}, order_id=seen["order"])
+        self.change("update_status", ChangeKind.STATUS, order_id=seen["order"],
+                    status=Status.CANCELLED.value)
         cancelled.set()
 
 
@@ -135,7 +135,7 @@ import gevent
 from gevent.event import Event
 from locust import task
 
-from harness.contract import ChangeKind, Operation, Status
+from harness.contract import ChangeKind, Status
 from harness.load import runtime, users  # noqa: F401  (runtime: the harness plugin)
 
 placed, listing, moved = Event(), Event(), Event()
@@ -156,17 +156,17 @@ class Mover(users.StoreOwner):
     def script(self):
         if moved.is_set() or not listing.wait(0.2):
             return self.wait()
-        self.change(Operation.UPDATE_STATUS, ChangeKind.STATUS,
-                    json={"status": Status.PROCESSING.value}, order_id=seen["order"])
+        self.change("update_status", ChangeKind.STATUS, order_id=seen["order"],
+                    status=Status.PROCESSING.value)
         moved.set()
 
 
 class CutOwner(users.StoreOwner):
     fixed_count = 1
 
-    def call(self, operation, **kwargs):
-        answer = super().call(operation, **kwargs)
-        if operation is Operation.LIST_ORDERS and placed.is_set() and not listing.is_set():
+    def call(self, action, /, **kwargs):
+        answer = super().call(action, **kwargs)
+        if action == "list_orders" and placed.is_set() and not listing.is_set():
             listing.set()   # the catch-up's listing: held until the order's next change is in
             moved.wait(20)
             for _ in range(100):
@@ -183,8 +183,7 @@ class CutOwner(users.StoreOwner):
         seen["cut"] = self.follower.cut("closed")
         shopper = next(u for u in self.environment.runner.user_greenlets.greenlets
                        if isinstance(getattr(u, "args", [None])[0], Shopper)).args[0]
-        seen["order"] = shopper.change(Operation.CHECKOUT, ChangeKind.CREATED,
-                                       json=shopper._body())["order"]["id"]
+        seen["order"] = shopper.change("checkout", ChangeKind.CREATED, **shopper._values())[0].id
         placed.set()
         for _ in range(200):
             gevent.sleep(0.05)

@@ -542,7 +542,9 @@ async def _probes(plain: Any) -> list[Doc]:
     return probes
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 60 examples: the shared test step is CPU-bound on 2 cores (300 took 45 s of it); hypothesis
+# keeps its failing examples in .hypothesis/, so a found bug is replayed first next time.
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(_OPS, max_size=25), queries=st.lists(_filters(), min_size=1, max_size=12),
        index_first=st.booleans())
 async def test_indexed_lookups_match_plain_mongomock(ops, queries, index_first):
@@ -589,7 +591,7 @@ _SORT_SPECS = st.lists(st.tuples(st.sampled_from(["s", "n", "_id", "g", "x.y"]),
                        min_size=1, max_size=3, unique_by=lambda kv: kv[0])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(docs=_sortable_documents(), sort=_SORT_SPECS, skip=st.integers(0, 5), limit=st.integers(-3, 8),
        filter=st.sampled_from([{}, {"g": "p"}, {"n": {"$gte": 1}}]))
 async def test_sorted_limited_finds_match_plain_mongomock(docs, sort, skip, limit, filter):

@@ -16,3 +16,4 @@ from . import transitions  # noqa: F401
 from . import http_errors  # noqa: F401
 from . import client_events  # noqa: F401
 from . import bypass  # noqa: F401
+from . import by_file  # noqa: F401  (with a contract file only)
