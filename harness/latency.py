@@ -25,6 +25,14 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
 
 
+def release(hist: HdrHistogram) -> None:
+    """Let a histogram no longer used be freed at once. hdrh's histogram and its encoder refer
+    to each other: left alone, the pair waits for a full collection, which a generator that
+    freezes what survives (`load/collector.py`) never makes: every closed interval leaked
+    its 137 KiB (issue 11)."""
+    hist.encoder = None
+
+
 def decode(encoded: str | bytes) -> HdrHistogram:
     hist = new_histogram()
     hist.decode_and_add(encoded if isinstance(encoded, bytes) else encoded.encode())
@@ -60,7 +68,9 @@ class _Figure:
             if slot in self.closed:
                 hist.decode_and_add(self.closed.pop(slot))
             for old in [s for s in self.live if s < slot - 1]:
-                self.closed[old] = self.live.pop(old).encode()
+                closing = self.live.pop(old)
+                self.closed[old] = closing.encode()
+                release(closing)
         return hist
 
     def encoded_intervals(self) -> dict[str, str]:
@@ -77,12 +87,16 @@ class _Figure:
 
 
 class LatencyBook:
-    """Histograms per figure; `interval_s` sets the time resolution of the per-interval ones."""
+    """Histograms per figure; `interval_s` sets the time resolution of the per-interval ones.
+    `ships`: a worker's book, whose samples since the last `take_delta` go to the master; a
+    book that no one takes deltas from keeps none (they would pile up, a histogram of 137 KiB
+    per figure and interval, for the whole run)."""
 
-    def __init__(self, interval_s: float = 5.0) -> None:
+    def __init__(self, interval_s: float = 5.0, *, ships: bool = False) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         self.interval_s = interval_s
+        self.ships = ships
         self._figures: dict[str, _Figure] = {}
         self._delta: dict[tuple[str, int], HdrHistogram] = {}
         #: Samples outside 1 µs..60 s, by figure: recorded at the bound and counted here,
@@ -101,13 +115,22 @@ class LatencyBook:
             self.clamped[figure] = self.clamped.get(figure, 0) + 1
             us = min(max(us, LOWEST_US), HIGHEST_US)
         slot = int(at // self.interval_s)
-        fig = self._figures.setdefault(figure, _Figure())
+        fig = self._figure(figure)
         fig.total.record_value(us)
         fig.interval(slot).record_value(us)
+        if not self.ships:
+            return
         delta = self._delta.get((figure, slot))
         if delta is None:
             delta = self._delta[(figure, slot)] = new_histogram()
         delta.record_value(us)
+
+    def _figure(self, figure: str) -> _Figure:
+        # Not `setdefault(figure, _Figure())`: that builds (and drops) a histogram per sample.
+        fig = self._figures.get(figure)
+        if fig is None:
+            fig = self._figures[figure] = _Figure()
+        return fig
 
     def summary(self, figure: str) -> dict[str, float | int | None]:
         fig = self._figures.get(figure)
@@ -133,6 +156,8 @@ class LatencyBook:
             "hists": [[figure, slot, hist.encode().decode()] for (figure, slot), hist in self._delta.items()],
             "clamped": dict(self.clamped),
         }
+        for hist in self._delta.values():
+            release(hist)
         self._delta.clear()
         self.clamped = {}
         return out
@@ -142,7 +167,7 @@ class LatencyBook:
         if delta.get("interval_s") != self.interval_s:
             raise ValueError("latency deltas with different interval lengths cannot be merged")
         for figure, slot, encoded in delta["hists"]:
-            fig = self._figures.setdefault(figure, _Figure())
+            fig = self._figure(figure)
             fig.total.decode_and_add(encoded.encode())
             fig.interval(slot).decode_and_add(encoded.encode())
         for figure, n in delta.get("clamped", {}).items():

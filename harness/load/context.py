@@ -76,7 +76,7 @@ class RunContext:
         self.target = Target.from_file(options.contract)
         self.process = f"{socket.gethostname()}-{os.getpid()}"
         self.counts = CountsByEvent()
-        self.book = LatencyBook()
+        self.book = LatencyBook(ships=not keeps_books)
         self.clock = ClockOffset()
         self.time_sync_supported: bool | None = None
         self.reconciler = Reconciler(timeout_ms=options.event_timeout_s * 1000.0,

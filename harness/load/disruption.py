@@ -357,6 +357,17 @@ POLL_PACKETS_MAX = 100_000
 _INLINE_PACKETS = ("2", "3")
 
 
+class _InlineWrites:
+    """Stands for the write loop of a connection that writes inline: python-engineio's read
+    loop runs while its write loop task is set, and joins it when it ends."""
+
+    def join(self, timeout: float | None = None) -> None:
+        return None
+
+
+_INLINE_WRITES = _InlineWrites()
+
+
 class CuttableEngineIO(engineio.Client):
     """python-engineio's client, with the seams the cuts and the error counts need."""
 
@@ -371,8 +382,10 @@ class CuttableEngineIO(engineio.Client):
         self._closed = False
         self._handshake_error: str | None = None
         self._batch_arrival: arrival.Arrival | None = None
-        if self.http is None and self.http_factory is None and requests is not None:
-            self.http_factory = self._new_session
+        self._inline_writes = False
+        # A requests session (pools, adapters, a cookie jar: kilobytes) only for connections
+        # that poll: `connect` sets the factory when the transports include polling.
+        self._own_http = self.http is None and self.http_factory is None and requests is not None
         if _CuttableWebSocket is not None:
             self.websocket_extra_options.setdefault(
                 "class_", functools.partial(_CuttableWebSocket, owner=self))
@@ -424,6 +437,11 @@ class CuttableEngineIO(engineio.Client):
         self._silent = False
         self._closed = False
         self._handshake_error = None
+        self._inline_writes = transports == ["websocket"]
+        if self.write_loop_task is _INLINE_WRITES:
+            self.write_loop_task = None
+        if self._own_http and self.http_factory is None and transports != ["websocket"]:
+            self.http_factory = self._new_session
         try:
             return super().connect(url, headers=headers, transports=transports,
                                    engineio_path=engineio_path)
@@ -433,6 +451,52 @@ class CuttableEngineIO(engineio.Client):
                 message = f"{message}: {self._handshake_error}"
             self.observer.connect_error(classify_connect_error(message), message[:300])
             raise
+
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        """No write loop on a websocket-only connection: `_send_packet` writes in the caller.
+        The loop is a greenlet per user that waits on a queue: its saved stack and the queue
+        were a fifth of a held user's memory (issue 11)."""
+        if self._inline_writes and getattr(target, "__func__", None) is engineio.Client._write_loop:
+            self.write_loop_task = _INLINE_WRITES
+            # What was sent before the socket was set (Socket.IO's CONNECT, from the connect
+            # event) waits in the queue: it goes first, in order.
+            while True:
+                try:
+                    pkt = self.queue.get_nowait()
+                except self.queue_empty:
+                    break
+                self.queue.task_done()
+                if pkt is not None:
+                    self._write(pkt)
+            return _INLINE_WRITES
+        return super().start_background_task(target, *args, **kwargs)
+
+    def _send_packet(self, pkt: Any) -> None:
+        if self.write_loop_task is not _INLINE_WRITES:
+            super()._send_packet(pkt)  # queued: for the write loop, or until the socket is set
+            return
+        if self.state == "connected":
+            self._write(pkt)
+
+    def _reset(self) -> None:
+        super()._reset()
+        if self.write_loop_task is _INLINE_WRITES:
+            self.write_loop_task = None
+
+    def _write(self, pkt: Any) -> None:
+        try:
+            encoded = pkt.encode()
+            if pkt.binary:
+                self.ws.send_binary(encoded)
+            else:
+                self.ws.send(encoded)
+        except (websocket.WebSocketConnectionClosedException, BrokenPipeError, OSError):
+            # As the write loop did: the connection is over; the read loop notices and ends it.
+            self.logger.warning("WebSocket connection was closed, aborting")
+            try:
+                self.ws.close()
+            except Exception:  # noqa: BLE001  (closing what already broke)
+                pass
 
     def _send_request(self, method: str, url: str, headers: Any = None, body: Any = None,
                       timeout: float | None = None) -> Any:

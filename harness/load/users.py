@@ -10,7 +10,6 @@ hear of through `newOrder`, drivers deliver what they hear is assigned to them.
 from __future__ import annotations
 
 import logging
-import random
 import time
 import zlib
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from .recorded_socket import ConnectRefused, RecordedSocket, client_options
 from .outage import TargetUnreachable, unreachable
 from .reconnect import Follower, WorkQueue
 from .runtime import context_of, process_share
+from .user_random import UserRandom
 from ..target import AnswerMismatch
 
 _DRIVER_CACHE_S = 20.0
@@ -96,7 +96,7 @@ class OrderAppUser(FastHttpUser):
         self.ctx: RunContext = context_of(environment)
         opts = self.ctx.options
         self.serial = OrderAppUser._serial
-        self.rng = random.Random(f"{opts.seed}/{self.ctx.process}/{self.serial}")
+        self.rng = UserRandom(f"{opts.seed}/{self.ctx.process}/{self.serial}")
         self.insecure = not opts.verify_tls
         self.identity = self._identity(self.role)
         self.socket: RecordedSocket | None = None
