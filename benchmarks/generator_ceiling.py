@@ -140,6 +140,7 @@ def harness_hold(url: str, users: int, rate: float, hold: int, folder: Path) -> 
         "cpu ms per event": round(last.cpu_s * 1000 / max(events, 1), 3),
         "loop lag p99 ms": gen.get("loop_lag_ms_p99"),
         "witness added p99 ms": witness.get("p99_ms"),
+        "_failed": report["connections"]["failed"],
         "_tail": out[-1500:],
     }
 
@@ -228,6 +229,10 @@ def main() -> int:
     for key in keys:
         other = theirs.get(key, "") if theirs else ""
         print(f"{key:34} {str(ours[key]):>28} {str(other):>22}")
+    failed = ours["_failed"]
+    if failed:
+        top = sorted(failed.items(), key=lambda kv: -kv[1])[:3]  # type: ignore[union-attr]
+        print("\nconnects that failed: " + "; ".join(f"{n} x {why}" for why, n in top))
     if theirs is None:
         print("\nArtillery: not run (neither `artillery` nor `npx --no-install artillery` answered; "
               "see the docstring)")
