@@ -266,6 +266,10 @@ if websocket is not None:
                 if self.owner is not None:
                     self.owner._handshake_refused(str(exc))
                 raise
+            except OSError as exc:  # python-engineio says only "Connection error": keep why
+                if self.owner is not None:
+                    self.owner.os_error = f"{type(exc).__name__}: {exc}"
+                raise
             self._stamping = arrival.enable_kernel_stamps(self.sock)
             if self._stamping and self.sock is not None:
                 self._fd = self.sock.fileno()
@@ -381,6 +385,8 @@ class CuttableEngineIO(engineio.Client):
         self._silent = False
         self._closed = False
         self._handshake_error: str | None = None
+        #: The OS error under the last failed websocket connect (too many open files, ...).
+        self.os_error: str | None = None
         self._batch_arrival: arrival.Arrival | None = None
         self._inline_writes = False
         # A requests session (pools, adapters, a cookie jar: kilobytes) only for connections
@@ -437,6 +443,7 @@ class CuttableEngineIO(engineio.Client):
         self._silent = False
         self._closed = False
         self._handshake_error = None
+        self.os_error = None
         self._inline_writes = transports == ["websocket"]
         if self.write_loop_task is _INLINE_WRITES:
             self.write_loop_task = None
@@ -586,7 +593,13 @@ class CuttableClient(socketio.Client):
             wait_timeout = self._wait_timeout
         else:
             self._wait_timeout = wait_timeout
-        super().connect(url, *args, wait_timeout=wait_timeout, **kwargs)
+        try:
+            super().connect(url, *args, wait_timeout=wait_timeout, **kwargs)
+        except socketio.exceptions.ConnectionError as exc:
+            why = getattr(self.eio, "os_error", None)
+            if why and why not in str(exc):
+                raise socketio.exceptions.ConnectionError(f"{exc}: {why}") from exc
+            raise
 
     def _engineio_client_class(self) -> type:
         return CuttableEngineIO
