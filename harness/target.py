@@ -55,6 +55,11 @@ class Request:
     headers: dict[str, str]
     content: bytes | None = None
 
+    def body_kwargs(self, raw: str = "content") -> dict[str, Any]:
+        """The body as an HTTP client's keyword: the hook's exact bytes under `raw` (httpx's
+        `content`, Locust's `data`), else the JSON body."""
+        return {raw: self.content} if self.content is not None else {"json": self.body}
+
 
 def load_hooks(path: str) -> ModuleType:
     """The hooks module at `path`; ContractFileError when it cannot be used."""
@@ -153,8 +158,7 @@ class Target:
         return [str(v) for v in (at(item, where, None) for item in items) if isinstance(v, (str, int))]
 
     def status_ok(self, name: str, status: int) -> bool:
-        action = self.action(name)
-        return status == action.status if action.status is not None else status // 100 == 2
+        return self.action(name).ok(status)
 
     # --- users, tokens, rooms ---------------------------------------------------------------------
 

@@ -65,8 +65,7 @@ class TeamClient:
         if self.contract.action(name) is None:
             raise FileMismatch(f"the contract file states no actions.{name}")
         request = self.target.request(name, token=token, **values)
-        body = ({"content": request.content} if request.content is not None
-                else {"json": request.body})
+        body = request.body_kwargs()
         try:
             response = await self._http.request(request.method, request.path,
                                                 headers=request.headers, **body)
@@ -114,8 +113,7 @@ class TeamClient:
 
 
 def _check_status(action: Action, path: str, status: int, answer: Any, contract: TeamContract) -> None:
-    ok = status == action.status if action.status is not None else status // 100 == 2
-    if ok:
+    if action.ok(status):
         return
     said = f"the file says {action.status}" if action.status is not None else "the file expects a 2xx"
     message = at(answer, contract.error_message, None) if contract.error_message else None

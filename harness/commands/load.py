@@ -132,8 +132,7 @@ def check_contract(args: argparse.Namespace, run_id: str, target: Target) -> Non
     what = (f"target {url} does not speak the order-tracking contract" if target.reference
             else f"target {url} does not follow {target.contract.source}")
     try:
-        body = ({"content": request.content} if request.content is not None
-                else {"json": request.body})
+        body = request.body_kwargs()
         response = httpx.request(request.method, url + request.path, headers=request.headers,
                                  timeout=10.0, verify=verify, **body)
     except httpx.HTTPError as exc:

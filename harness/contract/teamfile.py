@@ -102,6 +102,10 @@ class Action:
     #: The success status, when the file states one (else any 2xx).
     status: int | None = None
 
+    def ok(self, status: int) -> bool:
+        """Whether an answer's status is the success the file states (any 2xx if none)."""
+        return status == self.status if self.status is not None else status // 100 == 2
+
     def url_path(self, **values: Any) -> str:
         return self.path.format(**{k: str(v) for k, v in values.items()})
 

@@ -150,8 +150,7 @@ class OrderAppUser(FastHttpUser):
         request = target.request(action, token=self.identity.current_token() if auth else None,
                                  **values)
         url = request.path + (f"?{urlencode(query)}" if query else "")
-        body = ({"data": request.content} if request.content is not None
-                else {"json": request.body})
+        body = request.body_kwargs("data")
         with self.client.request(request.method, url, headers=request.headers,
                                  name=stat or action, catch_response=True, **body) as resp:
             status = resp.status_code or 0
