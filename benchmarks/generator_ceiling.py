@@ -9,7 +9,7 @@ and prints:
 
 - users held (connected at the end of the ramp), and whether the generator was flagged;
 - CPU seconds (the whole run, and the hold alone: per held user-minute, per received event);
-- RSS at start, when held, and per held user;
+- RSS at start, when held, and per held user (with and without the process's start);
 - events received per second during the hold;
 - the event loop's lag (p99) and the witness's added delay (p99).
 
@@ -120,6 +120,11 @@ def harness_hold(url: str, users: int, rate: float, hold: int, folder: Path) -> 
     held_at = started + ramp + 5.0  # the ramp, and the Locust process's own start
     held = watch.at(held_at)
     peak_kb = max(s.rss_kb for s in watch.samples)
+    peak_at = next(s.at for s in watch.samples if s.rss_kb == peak_kb)
+    # What one more user adds: RSS between a quarter and three quarters of the ramp, over the
+    # users started meanwhile (the process's modules and fixed state left out).
+    quarter, three = watch.at(started + 2.0 + ramp / 4), watch.at(started + 2.0 + ramp * 3 / 4)
+    slope_kb = ((three.rss_kb - quarter.rss_kb) / max(users / 2, 1)) if quarter and three else float("nan")
     # The hold's end, before the drain and the report (merging histograms takes memory).
     last = watch.at(held_at + hold - 2.0) or watch.samples[-1]
     gen = report["generator"]["processes"][0]
@@ -135,6 +140,9 @@ def harness_hold(url: str, users: int, rate: float, hold: int, folder: Path) -> 
         "rss MB (hold end)": round(last.rss_kb / 1024, 1),
         "rss MB (peak)": round(peak_kb / 1024, 1),
         "rss KB per user (peak / users)": round(peak_kb / max(users, 1), 1),
+        "rss KB per user (hold end / users)": round(last.rss_kb / max(users, 1), 1),
+        "rss KB per user added (ramp slope)": round(slope_kb, 1),
+        "peak, s after the hold": round(peak_at - (held_at + hold), 1),
         "events/s": round(events / max(report["run"]["duration_s"], 1e-9), 1),
         "cpu ms per user-minute (hold)": round((last.cpu_s - held.cpu_s) * 1000 / (users * hold_s / 60), 3),
         "cpu ms per event": round(last.cpu_s * 1000 / max(events, 1), 3),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,7 @@ from ..ledger import (
 )
 from . import arrival
 from .health import GeneratorHealth
-from .in_flight import InFlight
+from .in_flight import Awaited, InFlight
 from .options import LoadOptions
 from .reconnect_stats import ReconnectionBook
 from ..target import Target
@@ -132,7 +131,8 @@ class RunContext:
         #: Changes sent whose answer is awaited, by number (`awaiting_answer`).
         self._awaiting: dict[int, Unanswered] = {}
         self._awaiting_seq = 0
-        self._in_flight: "weakref.WeakSet[InFlight]" = weakref.WeakSet()
+        #: Socket sends awaiting their acks, by user (in_flight.py): only those in flight.
+        self._sends_awaited: dict[int, Awaited] = {}
         #: Users offered to the witness, not yet shipped to the books (witness_link.py).
         self._witness_offers: list[Offer] = []
         self._offers_quota = OfferQuota()
@@ -234,24 +234,23 @@ class RunContext:
         if item is not None and not answered:
             self._unanswered.append(item)
 
-    def track(self, in_flight: InFlight) -> InFlight:
+    def in_flight(self) -> InFlight:
         """A user's socket sends awaiting their acks, settled by `answers_cut_short`."""
-        self._in_flight.add(in_flight)
-        return in_flight
+        return InFlight(self._sends_awaited)
 
     def awaited_since_ms(self) -> float | None:
         """When the oldest change still awaiting its answer was sent (wall ms), if any. The
         server may have made it and pushed its events already: until its answer comes (or
         never will), the books judge no receipt from then on, which it may explain."""
         sent = [item.sent_ms for item in self._awaiting.values()]
-        sent += [f.current.sent_ms for f in list(self._in_flight) if f.current is not None]
+        sent += [awaited.sent_ms for awaited in self._sends_awaited.values()]
         return min(sent, default=None)
 
     def answers_cut_short(self) -> None:
         """The books close now (Ctrl-C closes them before the users stop): every change still
         awaiting its answer is unanswered, and every socket send awaiting its ack unsure."""
-        for in_flight in list(self._in_flight):
-            in_flight.dropped()
+        for awaited in list(self._sends_awaited.values()):
+            awaited.settle_unsure()
         self._unanswered.extend(self._awaiting.values())
         self._awaiting.clear()
 

@@ -35,10 +35,12 @@ cut would leave events that no recorded change explains.
 from __future__ import annotations
 
 import functools
+import queue
 import random
 import socket
 import time
 import weakref
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Protocol
 
@@ -372,6 +374,39 @@ class _InlineWrites:
 _INLINE_WRITES = _InlineWrites()
 
 
+class _PendingPackets:
+    """python-engineio's send queue for a connection that writes inline: it only holds what
+    is sent before the websocket is set (Socket.IO's CONNECT), and nothing ever waits on it.
+    A `queue.Queue` is a lock and three conditions (4 KB a held user, with its deque); this
+    is a deque. A connection that polls swaps in a real queue (`CuttableEngineIO.connect`)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        self._items: deque[Any] = deque()
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        self._items.append(item)
+
+    def get_nowait(self) -> Any:
+        if not self._items:
+            raise queue.Empty
+        return self._items.popleft()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if block:  # only the write loop blocks, and it runs only where a real queue was set
+            raise RuntimeError("a websocket-only connection's send queue is never waited on")
+        return self.get_nowait()
+
+    def task_done(self) -> None:
+        return None
+
+    def drain(self) -> list[Any]:
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+
 class CuttableEngineIO(engineio.Client):
     """python-engineio's client, with the seams the cuts and the error counts need."""
 
@@ -380,7 +415,9 @@ class CuttableEngineIO(engineio.Client):
         if engineio.payload.Payload.max_decode_packets < POLL_PACKETS_MAX:
             engineio.payload.Payload.max_decode_packets = POLL_PACKETS_MAX
         self.observer: Observer = _NoObserver()
-        self._connections: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        #: The polling transport's HTTP connections (weakly), for a closed cut to shut; made
+        #: with the first requests session (a WeakSet is 1.5 KB: a held user's 3 %).
+        self._connections: "weakref.WeakSet[Any] | None" = None
         self._generation = 0
         self._silent = False
         self._closed = False
@@ -396,8 +433,13 @@ class CuttableEngineIO(engineio.Client):
             self.websocket_extra_options.setdefault(
                 "class_", functools.partial(_CuttableWebSocket, owner=self))
 
+    def create_queue(self, *args: Any, **kwargs: Any) -> Any:
+        return _PendingPackets()
+
     def _new_session(self) -> Any:
         session = requests.Session()
+        if self._connections is None:
+            self._connections = weakref.WeakSet()
         adapter = _TrackingAdapter(self._connections)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -418,7 +460,7 @@ class CuttableEngineIO(engineio.Client):
         shut = False
         if self.current_transport == "websocket" and self.ws is not None:
             shut = _shut(getattr(self.ws, "sock", None)) or shut
-        for conn in list(self._connections):
+        for conn in list(self._connections or ()):
             shut = _shut(getattr(conn, "sock", None)) or shut
         return shut
 
@@ -449,6 +491,10 @@ class CuttableEngineIO(engineio.Client):
             self.write_loop_task = None
         if self._own_http and self.http_factory is None and transports != ["websocket"]:
             self.http_factory = self._new_session
+        if not self._inline_writes and isinstance(self.queue, _PendingPackets):
+            pending, self.queue = self.queue.drain(), queue.Queue()
+            for pkt in pending:
+                self.queue.put(pkt)
         try:
             return super().connect(url, headers=headers, transports=transports,
                                    engineio_path=engineio_path)

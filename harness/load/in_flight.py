@@ -37,16 +37,20 @@ class Awaited:
 
 
 class InFlight:
-    """The user's send in flight, if any (a user awaits one answer at a time)."""
+    """The user's send in flight, if any (a user awaits one answer at a time).
 
-    def __init__(self) -> None:
+    `registry` (the run's, shared by every user of a process) holds each user's send while
+    it is awaited, so that the run looks at the few sends in flight, not at every user."""
+
+    def __init__(self, registry: dict[int, Awaited] | None = None) -> None:
         self.current: Awaited | None = None
+        self._registry = registry if registry is not None else {}
 
     @contextmanager
     def awaiting(self, record_unsure: Callable[[], None], *, sent_ms: float,
                  sent_while_away: bool) -> Iterator[Awaited]:
         awaited = Awaited(record_unsure, sent_ms, sent_while_away)
-        self.current = awaited
+        self.current = self._registry[id(self)] = awaited
         try:
             yield awaited
         except BaseException as exc:
@@ -55,6 +59,7 @@ class InFlight:
             raise
         finally:
             self.current = None
+            self._registry.pop(id(self), None)
 
     def dropped(self) -> None:
         """The connection dropped (or was cut): an answer awaited on it will not come."""

@@ -62,3 +62,19 @@ def test_an_error_is_not_a_stop() -> None:
         with flight.awaiting(lambda: recorded.append("unsure"), sent_ms=0.0, sent_while_away=False):
             raise ValueError("not an ack problem")
     assert recorded == []
+
+
+def test_the_registry_holds_a_send_only_while_it_is_awaited() -> None:
+    """The run looks at the sends in flight through the registry (`awaited_since_ms`,
+    `answers_cut_short`), not at every user's InFlight: it must hold each one exactly while
+    its answer is awaited, however the wait ends."""
+    registry: dict[int, object] = {}
+    users = [InFlight(registry), InFlight(registry)]  # type: ignore[arg-type]
+    with users[0].awaiting(lambda: None, sent_ms=5.0, sent_while_away=False) as first:
+        assert list(registry.values()) == [first]
+        with pytest.raises(Stop):
+            with users[1].awaiting(lambda: None, sent_ms=7.0, sent_while_away=False) as second:
+                assert sorted(a.sent_ms for a in registry.values()) == [5.0, 7.0]  # type: ignore[attr-defined]
+                raise Stop
+        assert second.settled and list(registry.values()) == [first]
+    assert registry == {}
