@@ -12,20 +12,10 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import httpx
 
 from .contract import BY_OPERATION, Operation, Role
+from .errors import HttpError
 
 Json = dict[str, Any]
 
-
-class HttpError(Exception):
-    """A non-2xx answer: `status`, and `code` from the JSON error body when there is one."""
-
-    def __init__(self, method: str, path: str, status: int, body: Any) -> None:
-        self.status = status
-        self.body = body
-        error = body.get("error") if isinstance(body, dict) else None
-        self.code: str | None = error.get("code") if isinstance(error, dict) else None
-        self.details: Any = error.get("details") if isinstance(error, dict) else None
-        super().__init__(f"{method} {path} -> {status} {self.code or body!r}")
 
 
 @dataclass(frozen=True)
@@ -92,7 +82,7 @@ class OrdersApi:
         except ValueError:
             body = response.text
         if response.status_code // 100 != 2:
-            raise HttpError(endpoint.method, path, response.status_code, body)
+            raise HttpError(response.status_code, body, method=endpoint.method, path=path)
         return body
 
     async def health(self) -> Json:

@@ -13,8 +13,8 @@ import os
 import sys
 
 from .commands import compare, conformance, contract, demo, load, report
+from .errors import EXIT_CONFIG, ConfigError
 
-EXIT_CONFIG = 2
 
 
 def _serve(args: argparse.Namespace, rest: list[str]) -> int:
@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if rest and args.func is not _serve:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return args.func(args, rest)
+    try:
+        return args.func(args, rest)
+    except ConfigError as exc:  # a command's own handling says more; this is the floor
+        print(f"harness: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

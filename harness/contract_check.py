@@ -22,8 +22,9 @@ from .contract.routing import Audience, ChangeKind
 from .contract.teamfile import EventRule, TeamContract, TransitionRule, at, fill
 from .ledger import CountsByEvent, SocketLedger
 from .ledger.reader import Reader
-from .realtime import ConnectRefused, RealtimeClient, Received
-from .teamclient import Account, FileMismatch, TeamClient
+from .realtime import RealtimeClient, Received
+from .teamclient import Account, TeamClient
+from .errors import ConnectRefused, FileMismatch
 
 #: Who takes a step when the file lets several roles make it.
 _PREFERRED = (Role.STORE_OWNER, Role.DRIVER, Role.CUSTOMER)

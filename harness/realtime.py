@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 import socketio
 
 from .contract import SOCKETIO_PATH
+from .errors import ConnectRefused
 
 
 @dataclass(frozen=True)
@@ -22,13 +23,6 @@ class Received:
     payload: Any
     at: float  # time.monotonic() on receipt
 
-
-class ConnectRefused(Exception):
-    """The server refused the handshake; `message` is the `connect_error` message."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class RealtimeClient:

@@ -30,16 +30,14 @@ from urllib.parse import quote
 from .contract import OrderType, Role
 from .contract.reference_file import default
 from .contract.routing import Audience
-from .contract.teamfile import (ITEM_ANSWER_KEYS, Action, ContractFileError, TeamContract,
-                                TransitionRule, at, load)
+from .contract.teamfile import ITEM_ANSWER_KEYS, Action, TeamContract, TransitionRule, at, load
 from .ledger.reader import OrderFacts, Reader, reference_reader
+from .errors import AnswerMismatch, ContractFileError
 
 _AUDIENCE_OF_ROLE = {Role.CUSTOMER: Audience.CUSTOMER, Role.STORE_OWNER: Audience.STORE_OWNERS,
                      Role.DRIVER: Audience.DRIVER}
 
 
-class AnswerMismatch(Exception):
-    """An answer without what the file says it holds (a 2xx answer the run cannot use)."""
 
 
 #: What a hooks module may define.

@@ -17,11 +17,10 @@ from .contract import Role
 from .contract.teamfile import Action, TeamContract, at
 from .ledger.reader import OrderFacts, Reader
 from .realtime import RealtimeClient
-from .target import AnswerMismatch, Target
+from .target import Target
+from .errors import AnswerMismatch, FileMismatch
 
 
-class FileMismatch(Exception):
-    """The target answered other than the contract file says."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable, Final
 
 from harness.contract import (
     DELIVERY_UPDATE_STATUSES,
@@ -213,23 +213,47 @@ class ChangeInterpreter:
                 "status": change.status,
                 "version": facts.version,
             }
-            event = emission.event
-            if event is Event.NEW_ORDER:
-                payload["order"] = extra["order"]
-            elif event is Event.ORDER_STATUS_UPDATED:
-                payload["previousStatus"] = extra["previousStatus"]
-                payload["updatedAt"] = extra["updatedAt"]
-            elif event is Event.CUSTOMER_ORDER_UPDATE:
-                payload["previousStatus"] = extra["previousStatus"]
-                try:
-                    payload["message"] = STATUS_MESSAGES[Status(change.status)]
-                except ValueError:
-                    payload["message"] = f"Your order is {change.status}."
-            else:
-                payload["driverId"] = change.driver_id
-                payload["kind"] = (emission.delivery_kind or DeliveryKind.STATUS).value
-                if emission.delivery_kind is DeliveryKind.LOCATION:
-                    payload["location"] = extra["location"]
-                    payload["eta"] = extra["eta"]
+            PAYLOAD_FIELDS[emission.event](payload, change, emission, extra)
             out.append(Outgoing(emission, change.order_id, payload))
         return out
+
+
+def _new_order(payload: dict[str, Any], change: OrderChange, emission: Emission,
+               extra: dict[str, Any]) -> None:
+    payload["order"] = extra["order"]
+
+
+def _order_status_updated(payload: dict[str, Any], change: OrderChange, emission: Emission,
+                          extra: dict[str, Any]) -> None:
+    payload["previousStatus"] = extra["previousStatus"]
+    payload["updatedAt"] = extra["updatedAt"]
+
+
+def _customer_order_update(payload: dict[str, Any], change: OrderChange, emission: Emission,
+                           extra: dict[str, Any]) -> None:
+    payload["previousStatus"] = extra["previousStatus"]
+    try:
+        payload["message"] = STATUS_MESSAGES[Status(change.status)]
+    except ValueError:
+        payload["message"] = f"Your order is {change.status}."
+
+
+def _delivery_update(payload: dict[str, Any], change: OrderChange, emission: Emission,
+                     extra: dict[str, Any]) -> None:
+    payload["driverId"] = change.driver_id
+    payload["kind"] = (emission.delivery_kind or DeliveryKind.STATUS).value
+    if emission.delivery_kind is DeliveryKind.LOCATION:
+        payload["location"] = extra["location"]
+        payload["eta"] = extra["eta"]
+
+
+#: Each event's own payload fields, beside the ones every event carries (`_build`). An event
+#: the contract adds without an entry here fails at once (KeyError), and a test compares
+#: this table with the contract's (tests/server/test_change_events.py).
+PAYLOAD_FIELDS: Final[dict[Event, Callable[[dict[str, Any], OrderChange, Emission, dict[str, Any]],
+                                           None]]] = {
+    Event.NEW_ORDER: _new_order,
+    Event.ORDER_STATUS_UPDATED: _order_status_updated,
+    Event.CUSTOMER_ORDER_UPDATE: _customer_order_update,
+    Event.DELIVERY_UPDATE: _delivery_update,
+}

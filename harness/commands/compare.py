@@ -7,8 +7,8 @@ import argparse
 import sys
 
 from ..reporting.compare import compare, load_report, table
+from ..errors import EXIT_CONFIG
 
-EXIT_CONFIG = 2
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

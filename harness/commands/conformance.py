@@ -16,8 +16,9 @@ from urllib.parse import urlparse
 
 from typing import TYPE_CHECKING
 
-from ..contract.teamfile import ContractFileError, load
+from ..contract.teamfile import load
 from ..runs import new_run_id
+from ..errors import EXIT_CONFIG, ContractFileError, TargetUnreachable, UnknownPattern
 
 if TYPE_CHECKING:
     from ..conformance.model import Outcome
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_CONFIG = 2
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -88,8 +88,8 @@ def _progress(outcome: "Outcome") -> None:
 def run(args: argparse.Namespace, rest: list[str]) -> int:
     # The checks import Socket.IO and aiohttp (a third of a second): only a run needs them.
     from ..conformance import report  # noqa: PLC0415
-    from ..conformance.registry import UnknownPattern, all_checks, select  # noqa: PLC0415
-    from ..conformance.runner import TargetUnreachable, run_checks  # noqa: PLC0415
+    from ..conformance.registry import all_checks, select  # noqa: PLC0415
+    from ..conformance.runner import run_checks  # noqa: PLC0415
 
     checks = all_checks(by_file=bool(args.contract) or args.list)
     if args.list:

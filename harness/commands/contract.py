@@ -10,9 +10,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..contract.reference_file import default
-from ..contract.teamfile import ContractFileError, TeamContract, load
+from ..contract.teamfile import TeamContract, load
+from ..errors import EXIT_CONFIG, ContractFileError
 
-EXIT_CONFIG = 2
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

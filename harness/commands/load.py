@@ -30,23 +30,20 @@ from urllib.parse import urlparse
 import httpx
 
 from ..contract import BY_OPERATION, Operation, Role
-from ..contract.teamfile import ContractFileError
+from ..errors import (EXIT_CONFIG, AnswerMismatch, ContractFileError, LoadConfigError,
+                      LoadSetupError, ThresholdConfigError)
 from ..load.options import CONTRACT_ENV
-from ..target import AnswerMismatch, Target
+from ..target import Target
 from .locust_processes import LocustProcesses
-from ..reporting.thresholds import (WITNESS_BOUND_KEY, ThresholdConfigError, ThresholdSet,
-                                    load_or_default)
+from ..reporting.thresholds import WITNESS_BOUND_KEY, ThresholdSet, load_or_default
 from ..runs import new_run_id, run_folder
 from ..summary import summary_text
 
 SCENARIOS = ("lifecycle", "reconnect", "isolation", "mixed")
-EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-class LoadSetupError(ValueError):
-    """The run cannot start: one line on stderr, exit code 2."""
 
 
 def parse_duration(text: str) -> int:
@@ -291,7 +288,7 @@ def witness_bound(given: float | None, thresholds: ThresholdSet) -> float | None
 def _locust_side_problem(options: list[str]) -> str | None:
     """What the Locust processes would refuse in their options (exit 2 here, in one line,
     rather than a run that ends without a report)."""
-    from ..load.options import LoadConfigError, add_arguments, from_parsed
+    from ..load.options import add_arguments, from_parsed
 
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)

@@ -8,8 +8,9 @@ against a `Target` (`target.py`); `report.py` writes `conformance.json`, `.md` a
 
 from .model import Check, CheckFailed, CheckSkipped, Outcome, Verdict, expect
 from .registry import all_checks, check, select
-from .runner import TargetUnreachable, run_checks, run_one
+from .runner import run_checks, run_one
 from .target import Target, TargetConfig
+from ..errors import TargetUnreachable
 
 __all__ = ["Check", "CheckFailed", "CheckSkipped", "Outcome", "Verdict", "expect", "all_checks",
            "check", "select", "TargetUnreachable", "run_checks", "run_one", "Target", "TargetConfig"]

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from ..contract import OrderType
 from ..contract.teamfile import TeamContract
 from ..contract_check import Walk
-from ..teamclient import FileMismatch, TeamClient
+from ..teamclient import TeamClient
+from ..errors import FileMismatch
 
 
 @dataclass

@@ -16,10 +16,11 @@ from typing import Any, Iterator
 import pytest
 
 from .model import Check, Outcome, Verdict
-from .registry import UnknownPattern, all_checks, select
-from .runner import TargetUnreachable, ensure_reachable, run_one
-from ..contract.teamfile import ContractFileError, load
+from .registry import all_checks, select
+from .runner import ensure_reachable, run_one
+from ..contract.teamfile import load
 from .target import Target, TargetConfig
+from ..errors import ConformanceFailure, ContractFileError, TargetUnreachable, UnknownPattern
 
 _SESSION_KEY = pytest.StashKey["_Session"]()
 
@@ -63,8 +64,6 @@ class _Session:
         self.loop.close()
 
 
-class ConformanceFailure(Exception):
-    """A check found the target departing from the contract."""
 
 
 class ConformanceItem(pytest.Item):

@@ -11,6 +11,7 @@ from fnmatch import fnmatchcase
 from typing import Callable
 
 from .model import Check, CheckBody
+from ..errors import UnknownPattern
 
 _CHECKS: dict[str, Check] = {}
 
@@ -36,8 +37,6 @@ def all_checks(*, by_file: bool = False) -> list[Check]:
     return [c for c in _CHECKS.values() if by_file or not c.by_file]
 
 
-class UnknownPattern(ValueError):
-    """`--only` matched no check."""
 
 
 def select(checks: list[Check], only: str | None) -> list[Check]:

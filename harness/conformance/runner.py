@@ -15,18 +15,15 @@ from typing import Callable, Iterable
 
 import httpx
 
-from ..api import HttpError
+from ..errors import ConnectRefused, HttpError, TargetUnreachable
 from ..contract import BY_OPERATION, Operation
 from ..contract.teamfile import TeamContract
-from ..realtime import ConnectRefused
 from .model import Check, CheckFailed, CheckSkipped, Outcome, Verdict
 from .target import Target, TargetConfig
 
 CHECK_TIME_LIMIT_S = 60.0
 
 
-class TargetUnreachable(Exception):
-    """The run cannot start: the target does not answer its health endpoint."""
 
 
 async def ensure_reachable(target: Target) -> None:

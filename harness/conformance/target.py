@@ -33,7 +33,7 @@ from ..contract import (
 )
 from ..contract.teamfile import TeamContract
 from ..realtime import RealtimeClient
-from ..teamclient import FileMismatch
+from ..errors import FileMismatch
 from .file_walk import FileWalk
 from .model import CheckFailed, CheckSkipped
 from .raw import RawSocket

@@ -29,6 +29,7 @@ from typing import Any, Final, Mapping
 
 from .model import TOKEN_LIFETIME_S, Event, OrderType, Role
 from .routing import Audience, ChangeKind
+from ..errors import ContractFileError
 
 #: The format this harness reads (`format = 1` at the top of the file).
 FORMAT: Final = 1
@@ -84,9 +85,6 @@ OPTIONAL_EVENT_FIELDS: Final = ("customer_id", "driver_id", "event_id", "version
                                 "location", "kind", "order")
 
 
-class ContractFileError(ValueError):
-    """A contract file that cannot be read, or says something the harness cannot use. The
-    message names the file and the key."""
 
 
 @dataclass(frozen=True)

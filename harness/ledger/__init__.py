@@ -25,4 +25,25 @@ from .records import (
 from .expect import change_record
 from .socket_checks import Judgement, Leak, SocketLedger
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    "AwayStats",
+    "COUNT_NAMES",
+    "CatchUp",
+    "ChangeRecord",
+    "Counts",
+    "CountsByEvent",
+    "Judgement",
+    "Key",
+    "Leak",
+    "Presence",
+    "Receipt",
+    "Reconciler",
+    "SocketLedger",
+    "Unanswered",
+    "change_record",
+    "key_of",
+    "location_key",
+    "process_of",
+    "socket_id",
+    "version_key",
+]

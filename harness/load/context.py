@@ -13,9 +13,10 @@ import socket
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import ClockOffset
+from ..errors import ConnectFailure, LedgerFailure
 from ..contract import ChangeKind, Role
 from ..latency import LatencyBook
 from ..ledger.reader import EventFacts, OrderFacts
@@ -34,12 +35,16 @@ from ..ledger import (
     socket_id,
 )
 from . import arrival
+from .disruption import classify_connect_error
 from .health import GeneratorHealth
 from .in_flight import Awaited, InFlight
 from .options import LoadOptions
 from .reconnect_stats import ReconnectionBook
 from ..target import Target
 from .witness_link import Offer, OfferQuota, WitnessLink
+
+if TYPE_CHECKING:
+    from .outage import OutageWatch
 
 #: Figure names beside the per-event ones (thresholds use them: issue 4).
 CONNECT = "connect"
@@ -48,14 +53,6 @@ EMIT_SUFFIX = ".emit_to_delivery"
 FANOUT_SUFFIX = ".fanout"
 
 _MAX_LEAK_SAMPLES = 200
-
-
-class LedgerFailure(Exception):
-    """Shown in Locust's failures table for a verdict that is not `delivered`."""
-
-
-class ConnectFailure(Exception):
-    """Shown in Locust's failures table for a connect that failed (the server's refusal)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +90,8 @@ class RunContext:
         self.start_failures: dict[str, int] = {}
         #: Reconnects, cuts, connection trouble and outages (reconnect.py, outage.py).
         self.reconnection = ReconnectionBook()
+        #: Set by the plugin in the process that runs users: decides whether the target is down.
+        self.outage_watch: OutageWatch | None = None
         #: Set by the plugin: the open-model pacer, the clock keeper's entry, run timing.
         self.pacer: Any = None
         self.keep_clock: Any = lambda user: None
@@ -189,8 +188,15 @@ class RunContext:
 
     def connect_failed(self, reason: str, ms: float | None = None) -> None:
         """A connect failed: counted for the report and, with its time, as a failure in
-        Locust's statistics (`connect`)."""
+        Locust's statistics (`connect`). One that nothing answered (refused, reset, timed out
+        below the handshake) is no verdict on the server, as an HTTP request without an
+        answer is not (outage.py): counted for the report, and the outage watch told, but
+        no failure in Locust's table."""
         self.connect_failures[reason] = self.connect_failures.get(reason, 0) + 1
+        if classify_connect_error(reason) == "refused":
+            if self.outage_watch is not None:
+                self.outage_watch.suspect()
+            return
         if ms is not None:
             self._stat("connect", CONNECT, ms, ConnectFailure(reason))
 

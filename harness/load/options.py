@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..contract.reference_file import default
-from ..contract.teamfile import ContractFileError, TeamContract, load
+from ..contract.teamfile import TeamContract, load
 from ..runs import new_run_id
+from ..errors import ContractFileError, LoadConfigError
 
 TRANSPORTS = ("websocket", "polling", "upgrade")
 TOKEN_MODES = ("register", "mint")
@@ -25,8 +26,6 @@ CONTRACT_ENV = "HARNESS_CONTRACT"
 CUT_MODES = ("closed", "silent", "storm")
 
 
-class LoadConfigError(ValueError):
-    """Bad load configuration: one line, exit code 2, before any load starts."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 An HTTP request that gets no answer at all (connection refused or reset: Locust's
 FastHttpSession reports status 0) is not a verdict on the target's behaviour, and not a
 Locust failure: `unreachable()` counts it, makes the user wait (exponential backoff, 0.5 s
-to 5 s), and returns `TargetUnreachable`, a `RescheduleTask` (Locust ends the task quietly and
+to 5 s), and returns `OutageBackoff`, a `RescheduleTask` (Locust ends the task quietly and
 the user carries on with the next one). No change was caused, so the ledger expects nothing.
 
 Sockets reconnect by themselves (python-socketio: unlimited attempts, 0.5 s to 5 s backoff).
@@ -28,6 +28,7 @@ import gevent
 from locust.exception import RescheduleTask
 
 from ..contract import BY_OPERATION, Operation
+from ..errors import TargetUnreachable
 
 PROBE_EVERY_S = 0.5
 PROBE_TIMEOUT_S = 2.0
@@ -37,16 +38,17 @@ BACKOFF_MAX_S = 5.0
 _STREAK_RESET_S = 10.0
 
 
-class TargetUnreachable(RescheduleTask):
-    """A request got no answer: the task ends here, without a failure; the user carries on."""
+class OutageBackoff(TargetUnreachable, RescheduleTask):
+    """A request got no answer: the task ends here, without a failure, after the user's
+    backoff; the user carries on (Locust's RescheduleTask, in the harness's error tree)."""
 
 
-def unreachable(user: Any, error: Any) -> TargetUnreachable:
+def unreachable(user: Any, error: Any) -> OutageBackoff:
     """Count an unanswered request, wait the user's backoff, and return the exception to raise."""
     ctx = user.ctx
     book = ctx.reconnection
     book.unreachable_requests += 1
-    watch = getattr(ctx, "outage_watch", None)
+    watch = ctx.outage_watch
     if watch is not None:
         watch.suspect(unanswered=True)
     now = time.monotonic()
@@ -56,7 +58,7 @@ def unreachable(user: Any, error: Any) -> TargetUnreachable:
     delay = min(BACKOFF_MAX_S, BACKOFF_MIN_S * (2 ** streak)) * random.uniform(0.8, 1.2)
     user._unreachable_streak = (streak + 1, now)
     gevent.sleep(delay)
-    return TargetUnreachable(f"no answer from the target: {str(error)[:200]}")
+    return OutageBackoff(f"no answer from the target: {str(error)[:200]}")
 
 
 class OutageWatch:

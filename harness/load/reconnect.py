@@ -38,9 +38,10 @@ from locust.runners import MasterRunner
 from ..contract import Role
 from ..ledger.reader import EventFacts, OrderFacts
 from .disruption import CuttableClient, plan_for, run_plan
-from .outage import OutageWatch, TargetUnreachable
+from .outage import OutageWatch
 from .reconnect_stats import REQUEST_TYPE, TIME_TO_CONSISTENT, TIME_TO_RECONNECT
 from . import runtime  # noqa: F401  (first: its `init` listener makes the RunContext used here)
+from ..errors import CatchUpFailed, TargetUnreachable
 
 log = logging.getLogger("harness")
 
@@ -55,8 +56,6 @@ _MAX_PAGES = 20
 _FINISHED_KEPT = 50_000
 
 
-class CatchUpFailed(Exception):
-    """A catch-up read the target refused (not a 404) three times."""
 
 
 class WorkQueue(Queue):
@@ -183,7 +182,7 @@ class Follower:
         if reason != CUT:
             self.book.unplanned_drops += 1
             self.book.bump(self.book.drop_reasons, str(reason))
-            watch = getattr(self.ctx, "outage_watch", None)
+            watch = self.ctx.outage_watch
             if watch is not None:
                 watch.suspect()
 
@@ -211,7 +210,7 @@ class Follower:
             return  # a first connection's failure is counted by the user (connections.failed)
         self.book.bump(self.book.connect_errors, kind)
         if kind == "refused":
-            watch = getattr(self.ctx, "outage_watch", None)
+            watch = self.ctx.outage_watch
             if watch is not None:
                 watch.suspect()
 

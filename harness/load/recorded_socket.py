@@ -14,6 +14,7 @@ from typing import Any, Callable
 import gevent
 import socketio
 
+from ..errors import ConnectRefused
 from ..ledger import SocketLedger
 from ..ledger.reader import EventFacts
 from . import arrival
@@ -26,10 +27,6 @@ from .options import transports_for
 SOCKET_CLOSE_TIMEOUT_S = 3.0
 CONNECT_WAIT_S = 10
 
-
-class ConnectRefused(socketio.exceptions.ConnectionError):
-    """A connect that failed; str() is why: the server's own refusal (its `connect_error`
-    message) when it gave one, else the client's error."""
 
 
 def client_options(ctx: RunContext) -> dict[str, Any]:

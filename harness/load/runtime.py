@@ -26,9 +26,10 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from ..contract import Event
 from .context import RunContext
-from .options import LoadConfigError, add_arguments, from_parsed
+from .options import add_arguments, from_parsed
 from .witness_link import WitnessLink
 from .reconnect_stats import REJOIN_GRACE_MAX_S
+from ..errors import LoadConfigError
 
 log = logging.getLogger("harness")
 
@@ -40,7 +41,10 @@ PROGRESS_EVERY_S = 5.0
 #: A running process writes its report as a checkpoint with its progress line, but never
 #: more often than this many times its own duration: summarising every book costs CPU in
 #: proportion to the run (a seventh of a 4,000-user hold's CPU, at every 5 s: issue 11).
+#: The first one is not counted (it loads and compiles what the report needs, once), and
+#: none waits longer than CHECKPOINT_EVERY_MAX_S.
 CHECKPOINT_COST_SHARE = 1 / 40
+CHECKPOINT_EVERY_MAX_S = 30.0
 #: How long users get to stop once the run has drained, before the run ends without them.
 STOP_GRACE_S = 30.0
 QUIET_S = 1.0
@@ -264,6 +268,7 @@ def _ship_forever(environment: Any) -> None:
 def _settle_forever(environment: Any) -> None:
     ctx = context_of(environment)
     last_progress = next_checkpoint = time.monotonic()
+    checkpoints = 0
     while True:
         gevent.sleep(SHIP_EVERY_S)
         if isinstance(environment.runner, MasterRunner):
@@ -282,9 +287,12 @@ def _settle_forever(environment: Any) -> None:
                 # measured up to here, marked incomplete.
                 from .report import write_report
 
+                started = time.monotonic()
                 write_report(environment, ctx, incomplete="the run ended before its last "
                              "report (checkpoint)", quiet=True)
-                next_checkpoint = last_progress + (time.monotonic() - last_progress) / CHECKPOINT_COST_SHARE
+                took = (time.monotonic() - started) if checkpoints else 0.0
+                checkpoints += 1
+                next_checkpoint = started + min(CHECKPOINT_EVERY_MAX_S, took / CHECKPOINT_COST_SHARE)
 
 
 def _books_horizon(ctx: RunContext) -> float:

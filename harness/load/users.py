@@ -28,16 +28,16 @@ from locust.user.users import LOCUST_STATE_RUNNING
 from .. import payloads
 from ..contract import ChangeKind, Event, OrderType, Role
 from ..contract.teamfile import TransitionRule, at, fill
+from ..errors import AnswerMismatch, ConnectRefused, HttpError, TargetUnreachable
 from ..ledger.reader import EventFacts, OrderFacts
 from .context import LOCATION_ACK, RunContext, Trigger
 from .disruption import CuttableClient
 from .identity import Identity
-from .recorded_socket import ConnectRefused, RecordedSocket, client_options
-from .outage import TargetUnreachable, unreachable
+from .recorded_socket import RecordedSocket, client_options
+from .outage import unreachable
 from .reconnect import Follower, WorkQueue
 from .runtime import context_of, process_share
 from .user_random import UserRandom
-from ..target import AnswerMismatch
 
 _DRIVER_CACHE_S = 20.0
 _FAKER: list[Faker] = []
@@ -55,17 +55,6 @@ def _faker() -> Faker:
     return _FAKER[0]
 
 
-class HttpRefused(Exception):
-    """A request the server answered with an unexpected status (recorded as a failure)."""
-
-    def __init__(self, status: int, body: Any, action: str | None = None,
-                 method: str | None = None, path: str | None = None) -> None:
-        super().__init__(f"HTTP {status}: {body}")
-        self.status = status
-        self.action = action
-        self.method = method
-        self.path = path
-
 
 _START_STEPS = {"register": "failed to register", "login": "failed to log in"}
 
@@ -73,12 +62,12 @@ _START_STEPS = {"register": "failed to register", "login": "failed to log in"}
 def why_not_started(exc: BaseException) -> str:
     """One line, the same for every user that failed the same way (the report counts users
     by it): "failed to register: HTTP 404 on POST /api/auth/register"."""
-    if isinstance(exc, HttpRefused):
+    if isinstance(exc, HttpError):
         step = (_START_STEPS.get(exc.action, f"failed at {exc.action}")
                 if exc.action is not None else "an API call failed")
         where = f" on {exc.method} {exc.path}" if exc.method and exc.path else ""
         return f"{step}: HTTP {exc.status}{where}"
-    if isinstance(exc, socketio.exceptions.ConnectionError):
+    if isinstance(exc, (ConnectRefused, socketio.exceptions.ConnectionError)):
         return f"socket connect failed: {str(exc)[:200]}"
     if isinstance(exc, TargetUnreachable):
         return "the target did not answer"
@@ -147,7 +136,7 @@ class OrderAppUser(FastHttpUser):
              stat: str | None = None, query: dict[str, Any] | None = None,
              **values: Any) -> dict[str, Any]:
         """One action of the contract file, with these values; its answer's parts (the
-        file's `answer` paths). Raises HttpRefused for an answer whose status is not the
+        file's `answer` paths). Raises HttpError for an answer whose status is not the
         file's (or in `expect`), AnswerMismatch for one without a part the file names, and
         TargetUnreachable (after a backoff; not a failure) when no answer came at all."""
         target = self.ctx.target
@@ -176,7 +165,7 @@ class OrderAppUser(FastHttpUser):
                 resp.success()
             else:
                 resp.failure(f"HTTP {status}: {str(body)[:200]}")
-            raise HttpRefused(status, body, action, request.method, request.path)
+            raise HttpError(status, body, action=action, method=request.method, path=request.path)
 
     # --- the socket -----------------------------------------------------------------------------
 
@@ -283,13 +272,13 @@ class OrderAppUser(FastHttpUser):
         """Tell the ledger of a change sent whose answer never came: the books closed or the
         user was stopped mid-request (Ctrl-C, the run's end), no answer came
         (TargetUnreachable), or it could not be read. The server may have made the change and
-        pushed its events. A refusal (HttpRefused) is an answer: nothing changed."""
+        pushed its events. A refusal (HttpError) is an answer: nothing changed."""
         number = self.ctx.awaiting_answer(order_id, trigger)
         answered = False
         try:
             yield
             answered = True
-        except HttpRefused:
+        except HttpError:
             answered = True
             raise
         finally:
@@ -510,7 +499,7 @@ class StoreOwner(OrderAppUser):
         run's (the file locates its items), or gone: None."""
         try:
             answer = self.call("get_order", expect=(404,), order_id=order_id)
-        except HttpRefused:
+        except HttpError:
             return None
         document = answer["order"]
         if not self.ctx.created_by_this_run(document):
@@ -521,7 +510,7 @@ class StoreOwner(OrderAppUser):
         try:
             order, _ = self.change(step.action, ChangeKind.STATUS, expect=(409,),
                                    stat=f"status:{step.target}", **values)
-        except HttpRefused:
+        except HttpError:
             return None  # another process's owner moved it first (409): not a failure
         return order
 
@@ -577,13 +566,13 @@ class Driver(OrderAppUser):
             try:
                 order, _ = self.change("update_status", ChangeKind.STATUS, stat=f"status:{step.target}",
                                        order_id=order.id, status=step.target)
-            except HttpRefused:
+            except HttpError:
                 return
 
     def _read(self, order_id: str) -> OrderFacts | None:
         try:
             answer = self.call("get_order", expect=(404,), order_id=order_id)
-        except HttpRefused:
+        except HttpError:
             return None
         return self.read_order("get_order", answer["order"])
 

@@ -53,6 +53,7 @@ from typing import Any, Callable, Iterable
 from ..contract import Event
 from ..latency import PERCENTILES
 from ..ledger.records import COUNT_NAMES
+from ..errors import ThresholdConfigError
 
 #: The verdict an incomplete run adds (not a key a thresholds file may name).
 RUN_COMPLETE = "run.complete"
@@ -85,8 +86,6 @@ TABLE = "thresholds"
 DEFAULT_FILE = "default_thresholds.toml"
 
 
-class ThresholdConfigError(ValueError):
-    """The thresholds file cannot be used; str() is one line naming the problem."""
 
 
 def valid_forms() -> str:

@@ -22,8 +22,9 @@ from harness.contract import (
     Status,
     lifecycle,
 )
+from harness.errors import ContractFileError
 from harness.contract.reference_file import default, text
-from harness.contract.teamfile import ContractFileError, at, fill, load, loads
+from harness.contract.teamfile import at, fill, load, loads
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.commands.load import LoadSetupError, parse_duration, scenario_file
-from harness.load.options import LoadConfigError, add_arguments, from_parsed
+from harness.commands.load import parse_duration, scenario_file
+from harness.load.options import add_arguments, from_parsed
 from tests.support.team_server import FILE
+from harness.errors import LoadConfigError, LoadSetupError
 
 
 @pytest.mark.parametrize("text, seconds", [("60", 60), ("60s", 60), ("2m", 120), ("1h30m", 5400),

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from harness.contract.reference_file import text
 from harness.contract.teamfile import loads
-from harness.realtime import ConnectRefused
+from harness.errors import ConnectRefused
 from harness.teamclient import TeamClient
 
 TOKEN = "t0k3n with spaces&more"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from harness.cli import build_parser
-from harness.commands.load import LoadSetupError, locust_command, witness_bound
+from harness.commands.load import locust_command, witness_bound
 from harness.contract import Event
 from harness.latency import LatencyBook
 from harness.ledger.records import COUNT_NAMES
@@ -22,6 +22,7 @@ from harness.reporting import thresholds as th
 from harness.reporting.markdown import markdown_text
 from harness.reporting.schema import validate_report
 from harness.summary import summary_text
+from harness.errors import LoadSetupError
 
 NEW = Event.NEW_ORDER.value
 STATUS = Event.ORDER_STATUS_UPDATED.value

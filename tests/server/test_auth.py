@@ -32,8 +32,9 @@ from harness.contract import (
     event_problem,
     problem,
 )
+from harness.errors import ConnectRefused
 from harness.contract.schemas import AUTH_OUT, GUEST_CHECKOUT_OUT, ORDER_LIST_OUT
-from harness.realtime import ConnectRefused, RealtimeClient
+from harness.realtime import RealtimeClient
 from tests.support.actors import PASSWORD, World
 from tests.support.probes import (
     OTHER_SECRET,

@@ -366,3 +366,25 @@ async def test_mongo_store_stream_resumed_midway_gives_each_event_once(recorded)
         ("delivery_update", 5)]
     assert len({o.payload["eventId"] for o in out}) == len(out)
     stamped(out)
+
+
+def test_every_table_of_events_lists_the_same_events() -> None:
+    """Issue 12: an event is named once (the contract's `Event`) and every table keyed by it
+    lists them all: who receives it (`ROUTES`), its payload schema (`EVENT_PAYLOADS`), the
+    default contract file's rules, the changes that produce it, and the server's own payload
+    fields (`PAYLOAD_FIELDS`). The server used to send any event it did not know as a
+    `delivery_update`, in the last `else` of its payload builder."""
+    from harness.contract import ROUTES, ChangeKind, Event, OrderChange, OrderType, Status
+    from harness.contract.reference_file import default
+    from harness.contract.routing import events_of
+    from harness.contract.schemas import EVENT_PAYLOADS
+    from reference_server.change_events import PAYLOAD_FIELDS
+
+    events = set(Event)
+    assert set(ROUTES) == events and set(EVENT_PAYLOADS) == events and set(PAYLOAD_FIELDS) == events
+    assert {rule.name for rule in default().events.values()} == {e.value for e in events}
+    produced = {event for kind in ChangeKind for status in Status for order_type in OrderType
+                for event, _ in events_of(OrderChange(kind=kind, order_id="o", customer_id="c",
+                                                      order_type=order_type, status=status.value,
+                                                      driver_id="d"))}
+    assert produced == events

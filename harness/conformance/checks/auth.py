@@ -29,7 +29,8 @@ from ...contract import (
     Operation,
     Role,
 )
-from ...realtime import ConnectRefused, RealtimeClient
+from ...errors import ConnectRefused
+from ...realtime import RealtimeClient
 from ..exchange import Exchange, expect_error
 from ..model import expect
 from ..raw import EIO_MESSAGE, SIO_CONNECT_ERROR, SIO_DISCONNECT

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from ...contract import BY_OPERATION, Operation, Role
-from ...realtime import ConnectRefused
+from ...errors import ConnectRefused
 from ..model import CheckSkipped, expect
 from ..raw import EIO_CLOSE, EIO_OPEN, engineio_url
 from ..registry import check

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from ...contract import MAX_SOCKET_MESSAGE_BYTES, ClientEvent, Role
-from ...realtime import ConnectRefused
+from ...errors import ConnectRefused
 from ..model import expect
 from ..raw import engineio_url
 from ..registry import check
