@@ -35,14 +35,16 @@ serve: $(STAMP)
 	@echo "Try: curl http://$(HOST):$(PORT)/health"
 	$(BIN)/harness serve --dev --host $(HOST) --port $(PORT) --password-cost 4
 
-## test: the whole test suite (CI runs exactly this through .ci/run): first every module not
-## marked `alone`, four at a time (most of their time is spent waiting on servers), then the
-## load runs marked `alone` one at a time, with the machine to themselves
+## test: the whole test suite (CI runs exactly this through .ci/run): ruff on the packages
+## (pyproject.toml's rules), then every module not marked `alone`, four at a time (most of
+## their time is spent waiting on servers), then the load runs marked `alone` one at a time,
+## with the machine to themselves
 TEST_WORKERS ?= 4
 test: $(STAMP) $(JS)/node_modules/.package-lock.json
+	$(BIN)/ruff check harness reference_server; lint=$$?; \
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone"; shared=$$?; \
 	$(BIN)/python -m pytest -m alone; alone=$$?; \
-	test $$shared -eq 0 -a $$alone -eq 0
+	test $$lint -eq 0 -a $$shared -eq 0 -a $$alone -eq 0
 
 ## docs: regenerate docs/ from the machine-readable contract
 docs: $(STAMP)

@@ -6,8 +6,9 @@ the status and the contract's error body, so callers can assert on `code`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -51,7 +52,7 @@ class OrdersApi:
         self._http = httpx.AsyncClient(base_url=self.base_url, verify=verify, timeout=timeout,
                                        headers=headers, event_hooks=hooks)
 
-    async def __aenter__(self) -> "OrdersApi":
+    async def __aenter__(self) -> OrdersApi:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -16,7 +16,6 @@ from .commands import compare, conformance, contract, demo, load, report
 from .errors import EXIT_CONFIG, ConfigError
 
 
-
 def _serve(args: argparse.Namespace, rest: list[str]) -> int:
     if importlib.util.find_spec("reference_server") is None:
         print("error: the reference server is not installed with this harness", file=sys.stderr)

@@ -13,18 +13,19 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from . import payloads
 from .contract import OrderType, Role
 from .contract.routing import Audience, ChangeKind
 from .contract.teamfile import EventRule, TeamContract, TransitionRule, at, fill
+from .errors import ConnectRefused, FileMismatch
 from .ledger import CountsByEvent, SocketLedger
 from .ledger.reader import Reader
 from .realtime import RealtimeClient, Received
 from .teamclient import Account, TeamClient
-from .errors import ConnectRefused, FileMismatch
 
 #: Who takes a step when the file lets several roles make it.
 _PREFERRED = (Role.STORE_OWNER, Role.DRIVER, Role.CUSTOMER)

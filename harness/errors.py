@@ -137,6 +137,7 @@ class ConnectFailure(RunFailure):
 
 
 __all__ = [
+    "EXIT_CONFIG",
     "AnswerMismatch",
     "CatchUpFailed",
     "ConfigError",
@@ -144,7 +145,6 @@ __all__ = [
     "ConnectFailure",
     "ConnectRefused",
     "ContractFileError",
-    "EXIT_CONFIG",
     "FileMismatch",
     "HarnessError",
     "HttpError",

@@ -110,7 +110,7 @@ class LatencyBook:
         """One sample of `ms` milliseconds, observed at wall time `at` (seconds)."""
         if math.isnan(ms):
             return
-        us = int(round(ms * 1000.0))
+        us = round(ms * 1000.0)
         if us < LOWEST_US or us > HIGHEST_US:
             self.clamped[figure] = self.clamped.get(figure, 0) + 1
             us = min(max(us, LOWEST_US), HIGHEST_US)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import socketio
 
@@ -54,7 +55,7 @@ class RealtimeClient:
     async def _connect_error(self, data: Any = None) -> None:
         self._refusal = data.get("message") if isinstance(data, dict) else str(data)
 
-    async def connect(self, timeout: float = 10.0) -> "RealtimeClient":
+    async def connect(self, timeout: float = 10.0) -> RealtimeClient:
         auth = self.auth if self.auth is not None else (
             {"token": self.token} if self.token is not None else None)
         try:
@@ -78,7 +79,7 @@ class RealtimeClient:
         if http is not None and not http.closed and not getattr(self.sio.eio, "external_http", False):
             await http.close()
 
-    async def __aenter__(self) -> "RealtimeClient":
+    async def __aenter__(self) -> RealtimeClient:
         return await self.connect()
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -107,6 +108,6 @@ class RealtimeClient:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return predicate(self.received)
         return True

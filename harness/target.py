@@ -31,8 +31,8 @@ from .contract import OrderType, Role
 from .contract.reference_file import default
 from .contract.routing import Audience
 from .contract.teamfile import ITEM_ANSWER_KEYS, Action, TeamContract, TransitionRule, at, load
-from .ledger.reader import OrderFacts, Reader, reference_reader
 from .errors import AnswerMismatch, ContractFileError
+from .ledger.reader import OrderFacts, Reader, reference_reader
 
 _AUDIENCE_OF_ROLE = {Role.CUSTOMER: Audience.CUSTOMER, Role.STORE_OWNER: Audience.STORE_OWNERS,
                      Role.DRIVER: Audience.DRIVER}
@@ -67,7 +67,7 @@ def load_hooks(path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (whatever a team's hooks module raises is a config error)
         raise ContractFileError(f"{path}: the hooks module failed to load: "
                                 f"{type(exc).__name__}: {exc}") from None
     if not any(callable(getattr(module, name, None)) for name in HOOKS):
@@ -86,7 +86,7 @@ class Target:
         self._mint = getattr(hooks, "mint", None)
 
     @classmethod
-    def from_file(cls, path: str | Path | None) -> "Target":
+    def from_file(cls, path: str | Path | None) -> Target:
         """The file at `path` (ContractFileError when it cannot be used), or ours."""
         if path is None:
             return cls(default(), reference_reader())

@@ -15,12 +15,10 @@ import httpx
 
 from .contract import Role
 from .contract.teamfile import Action, TeamContract, at
+from .errors import AnswerMismatch, FileMismatch
 from .ledger.reader import OrderFacts, Reader
 from .realtime import RealtimeClient
 from .target import Target
-from .errors import AnswerMismatch, FileMismatch
-
-
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ class TeamClient:
         self.exchanges: list[Exchange] = []
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, verify=verify)
 
-    async def __aenter__(self) -> "TeamClient":
+    async def __aenter__(self) -> TeamClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -10,12 +10,10 @@ import logging
 import socket
 from typing import Any
 
-import socketio
 from aiohttp import web
 
 from harness.contract import MAX_SOCKET_MESSAGE_BYTES, SOCKETIO_PATH
 
-from .strict_socketio import StrictAsyncServer
 from .broadcast import Broadcaster
 from .config import ServerConfig
 from .feed import ChangeFeedConsumer
@@ -25,6 +23,7 @@ from .repository import OrderRepository, UserRepository
 from .security import PasswordHasher, TokenService
 from .sockets import SocketHandlers
 from .store import Store, open_store
+from .strict_socketio import StrictAsyncServer
 
 log = logging.getLogger("reference_server")
 
@@ -115,7 +114,7 @@ class ReferenceServer:
             self._runner = None
         await self.store.close()
 
-    async def __aenter__(self) -> "ReferenceServer":
+    async def __aenter__(self) -> ReferenceServer:
         await self.start()
         return self
 

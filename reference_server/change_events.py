@@ -5,8 +5,8 @@ Each event is built from the change's own data: the inserted document, or the up
 same update). A `fullDocument` post-image ("updateLookup") shows the order as it is when
 looked up, possibly after later changes, so it serves only for fields that never change once
 set (`customerId`, `orderType`, `deliveryAddress`; `driverId` only for changes that need a
-driver) and only when the stream has not told us those already. Pure and synchronous: no I/O, so it is tested on recorded
-change documents without a database.
+driver) and only when the stream has not told us those already. Pure and synchronous: no I/O,
+so it is tested on recorded change documents without a database.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import logging
 import math
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Any, Callable, Final
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from harness.contract import (
     DELIVERY_UPDATE_STATUSES,
@@ -81,9 +82,9 @@ def _unflatten(updated: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(value: Any) -> str:
     if isinstance(value, datetime):
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def eta_seconds(location: dict[str, Any], address: dict[str, Any] | None) -> float | None:

@@ -12,8 +12,9 @@ HTTP answer or ack comes late). Sign-up and sign-in are never held.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, TypeVar
+from typing import TypeVar
 
 from harness.contract import LEGACY_STATUSES, Event, Status
 

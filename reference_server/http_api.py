@@ -8,7 +8,8 @@ to the store and answer; they never emit: the change feed does.
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 

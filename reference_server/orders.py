@@ -6,7 +6,7 @@ Pure functions, so the HTTP layer stays thin and the rules are tested without a 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from harness.contract import (
@@ -34,7 +34,7 @@ _PUBLIC_FIELDS = ("orderNumber", "customerId", "storeId", "orderType", "items", 
 
 def iso_now() -> str:
     """UTC, millisecond precision, as JavaScript's `Date.toISOString()` writes it."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_id() -> str:
@@ -61,7 +61,7 @@ def check_card(card: dict[str, Any], today: date | None = None) -> None:
     # isascii: str.isdigit() is also true of "²" and other digits int() cannot read.
     if not (digits.isascii() and digits.isdigit() and 12 <= len(digits) <= 19 and luhn_ok(digits)):
         raise ApiError(ErrorCode.CARD_INVALID, "the card number is not valid")
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     if (card["expYear"], card["expMonth"]) < (today.year, today.month):
         raise ApiError(ErrorCode.CARD_EXPIRED, "the card has expired")
 

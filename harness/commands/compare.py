@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..reporting.compare import compare, load_report, table
 from ..errors import EXIT_CONFIG
-
+from ..reporting.compare import compare, load_report, table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -12,13 +12,12 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from typing import TYPE_CHECKING
-
 from ..contract.teamfile import load
-from ..runs import new_run_id
 from ..errors import EXIT_CONFIG, ContractFileError, TargetUnreachable, UnknownPattern
+from ..runs import new_run_id
 
 if TYPE_CHECKING:
     from ..conformance.model import Outcome
@@ -50,8 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _config(args: argparse.Namespace) -> "TargetConfig":
-    from ..conformance.target import TargetConfig  # noqa: PLC0415
+def _config(args: argparse.Namespace) -> TargetConfig:
+    from ..conformance.target import TargetConfig
 
     if not args.target:
         raise ValueError("--target is required")
@@ -78,8 +77,8 @@ def _config(args: argparse.Namespace) -> "TargetConfig":
                         contract=contract)
 
 
-def _progress(outcome: "Outcome") -> None:
-    from ..conformance.model import Verdict  # noqa: PLC0415
+def _progress(outcome: Outcome) -> None:
+    from ..conformance.model import Verdict
 
     mark = {Verdict.PASS: "ok  ", Verdict.FAIL: "FAIL", Verdict.SKIP: "skip"}[outcome.verdict]
     print(f"  {mark} {outcome.check.id} ({outcome.seconds:.1f} s)", flush=True)
@@ -87,9 +86,9 @@ def _progress(outcome: "Outcome") -> None:
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
     # The checks import Socket.IO and aiohttp (a third of a second): only a run needs them.
-    from ..conformance import report  # noqa: PLC0415
-    from ..conformance.registry import all_checks, select  # noqa: PLC0415
-    from ..conformance.runner import run_checks  # noqa: PLC0415
+    from ..conformance import report
+    from ..conformance.registry import all_checks, select
+    from ..conformance.runner import run_checks
 
     checks = all_checks(by_file=bool(args.contract) or args.list)
     if args.list:

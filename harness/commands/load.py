@@ -18,8 +18,8 @@ the latency figures are the generator's) comes from the thresholds file when it 
 from __future__ import annotations
 
 import argparse
-import json
 import importlib.util
+import json
 import os
 import re
 import secrets
@@ -30,14 +30,20 @@ from urllib.parse import urlparse
 import httpx
 
 from ..contract import BY_OPERATION, Operation, Role
-from ..errors import (EXIT_CONFIG, AnswerMismatch, ContractFileError, LoadConfigError,
-                      LoadSetupError, ThresholdConfigError)
+from ..errors import (
+    EXIT_CONFIG,
+    AnswerMismatch,
+    ContractFileError,
+    LoadConfigError,
+    LoadSetupError,
+    ThresholdConfigError,
+)
 from ..load.options import CONTRACT_ENV
-from ..target import Target
-from .locust_processes import LocustProcesses
 from ..reporting.thresholds import WITNESS_BOUND_KEY, ThresholdSet, load_or_default
 from ..runs import new_run_id, run_folder
 from ..summary import summary_text
+from ..target import Target
+from .locust_processes import LocustProcesses
 
 SCENARIOS = ("lifecycle", "reconnect", "isolation", "mixed")
 EXIT_INTERRUPTED = 130
@@ -66,7 +72,7 @@ def scenario_file(name: str) -> Path:
     spec = importlib.util.find_spec("scenarios")
     if spec is None or not spec.submodule_search_locations:
         raise LoadSetupError("the scenarios package is not installed with this harness")
-    path = Path(list(spec.submodule_search_locations)[0]) / f"{name}.py"
+    path = Path(next(iter(spec.submodule_search_locations))) / f"{name}.py"
     if not path.is_file():
         raise LoadSetupError(f"--scenario {name}: not available in this version")
     return path
@@ -154,7 +160,7 @@ def check_contract(args: argparse.Namespace, run_id: str, target: Target) -> Non
 
 def _check_socket(args: argparse.Namespace, url: str, token: str, verify: bool,
                   target: Target) -> None:
-    import socketio  # noqa: PLC0415  (only a load needs it)
+    import socketio
 
     refusal: list[str] = []
     # Like the run's users (harness.load.recorded_socket.client_options): no browser, so no
@@ -353,7 +359,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     if report.is_file():
         print("\n" + summary_text(json.loads(report.read_text(encoding="utf-8"))), flush=True)
     # Locust's own exit code (1 on any request failure) is not ours: the thresholds decide.
-    from ..reporting.finish import finish as finish_run  # noqa: PLC0415  (plotting imports)
+    from ..reporting.finish import finish as finish_run
 
     code = finish_run(report_dir, thresholds, html=not getattr(args, "no_html", False))
     return EXIT_INTERRUPTED if interrupted else code

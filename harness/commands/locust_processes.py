@@ -38,7 +38,7 @@ class LocustProcesses:
 
     @classmethod
     def start(cls, locust: list[str], run_options: list[str], harness_options: list[str],
-              *, workers: int, env: dict[str, str]) -> "LocustProcesses":
+              *, workers: int, env: dict[str, str]) -> LocustProcesses:
         """`locust` is the command up to the locustfile; `run_options` (users, rate, time,
         headless) go to the master only; `harness_options` to every process."""
         if not workers:

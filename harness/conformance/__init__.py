@@ -6,11 +6,25 @@ against a `Target` (`target.py`); `report.py` writes `conformance.json`, `.md` a
 `junit.xml`. Nothing here knows the reference server: only the contract.
 """
 
+from ..errors import TargetUnreachable
 from .model import Check, CheckFailed, CheckSkipped, Outcome, Verdict, expect
 from .registry import all_checks, check, select
 from .runner import run_checks, run_one
 from .target import Target, TargetConfig
-from ..errors import TargetUnreachable
 
-__all__ = ["Check", "CheckFailed", "CheckSkipped", "Outcome", "Verdict", "expect", "all_checks",
-           "check", "select", "TargetUnreachable", "run_checks", "run_one", "Target", "TargetConfig"]
+__all__ = [
+           "Check",
+           "CheckFailed",
+           "CheckSkipped",
+           "Outcome",
+           "Target",
+           "TargetConfig",
+           "TargetUnreachable",
+           "Verdict",
+           "all_checks",
+           "check",
+           "expect",
+           "run_checks",
+           "run_one",
+           "select",
+]

@@ -5,13 +5,23 @@ of 422 and 409 answers, an order left unchanged)."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Collection
+from typing import Any
 from urllib.parse import urlencode
 
 from ..api import Session
-from ..contract import (BY_OPERATION, LEGACY_STATUSES, TRANSITIONS, Actor, Operation, OrderType,
-                        Status, Via, problem)
+from ..contract import (
+    BY_OPERATION,
+    LEGACY_STATUSES,
+    TRANSITIONS,
+    Actor,
+    Operation,
+    OrderType,
+    Status,
+    Via,
+    problem,
+)
 from ..contract.schemas import ERROR_OUT
 from .model import expect
 from .target import Target

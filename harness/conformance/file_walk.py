@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from ..contract import OrderType
 from ..contract.teamfile import TeamContract
 from ..contract_check import Walk
-from ..teamclient import TeamClient
 from ..errors import FileMismatch
+from ..teamclient import TeamClient
 
 
 @dataclass
@@ -29,7 +29,7 @@ class FileWalk:
 
     @classmethod
     async def start(cls, url: str, contract: TeamContract, *, timeout_s: float,
-                    jwt_secret: str | None, verify: bool) -> "FileWalk":
+                    jwt_secret: str | None, verify: bool) -> FileWalk:
         """Sign up and connect the parties (FileMismatch when even that fails), then walk a
         delivery and a pickup order, keeping each one's first mismatch."""
         lines: list[str] = []

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from ..contract.teamfile import load
+from ..errors import ConformanceFailure, ContractFileError, TargetUnreachable, UnknownPattern
 from .model import Check, Outcome, Verdict
 from .registry import all_checks, select
 from .runner import ensure_reachable, run_one
-from ..contract.teamfile import load
 from .target import Target, TargetConfig
-from ..errors import ConformanceFailure, ContractFileError, TargetUnreachable, UnknownPattern
 
 _SESSION_KEY = pytest.StashKey["_Session"]()
 

@@ -44,11 +44,11 @@ class RawSocket:
         self._reader: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
 
-    async def open(self, timeout: float = 5.0) -> "RawSocket":
+    async def open(self, timeout: float = 5.0) -> RawSocket:
         self._session = aiohttp.ClientSession()
         self._ws = await asyncio.wait_for(
             self._session.ws_connect(self.url, headers=self.headers, max_msg_size=0,
-                                     ssl=True if self.verify else False), timeout)
+                                     ssl=bool(self.verify)), timeout)
         first = await self._ws.receive(timeout=timeout)
         if first.type is not aiohttp.WSMsgType.TEXT or not first.data.startswith(EIO_OPEN):
             raise ConnectionError(f"no Engine.IO OPEN packet: {first.type} {str(first.data)[:200]}")
@@ -108,7 +108,7 @@ class RawSocket:
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return bool(condition())
         return True
 

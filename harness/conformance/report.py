@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..reporting.junit import write_junit
 from .model import Outcome, Verdict
@@ -36,7 +37,7 @@ def document(outcomes: list[Outcome], *, target: str, prefix: str, run_id: str,
     return {
         "schema_version": SCHEMA_VERSION,
         "run": {"id": run_id, "target": target, "prefix": prefix,
-                "started_at": datetime.fromtimestamp(started, timezone.utc)
+                "started_at": datetime.fromtimestamp(started, UTC)
                 .isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "duration_s": round(seconds, 3), "options": options},
         "totals": totals(outcomes),

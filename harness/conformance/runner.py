@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import httpx
 
-from ..errors import ConnectRefused, HttpError, TargetUnreachable
 from ..contract import BY_OPERATION, Operation
 from ..contract.teamfile import TeamContract
+from ..errors import ConnectRefused, HttpError, TargetUnreachable
 from .model import Check, CheckFailed, CheckSkipped, Outcome, Verdict
 from .target import Target, TargetConfig
 
@@ -60,7 +60,7 @@ async def run_one(target: Target, check: Check) -> Outcome:
         outcome = Outcome(check, Verdict.FAIL, exc.summary, exc.sent, exc.expected, exc.got)
     except CheckSkipped as exc:
         outcome = Outcome(check, Verdict.SKIP, exc.reason)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         outcome = Outcome(check, Verdict.FAIL, f"the check did not finish within "
                           f"{CHECK_TIME_LIMIT_S:.0f} s")
     except HttpError as exc:
@@ -69,7 +69,7 @@ async def run_one(target: Target, check: Check) -> Outcome:
     except ConnectRefused as exc:
         outcome = Outcome(check, Verdict.FAIL, f"a socket that should connect was refused: "
                           f"{exc.message}", got=exc.message)
-    except Exception as exc:  # an exception inside a check is that check failing
+    except Exception as exc:  # noqa: BLE001  (an exception inside a check is that check failing)
         outcome = Outcome(check, Verdict.FAIL, f"error inside the check: "
                           f"{exc.__class__.__name__}: {exc}",
                           got=traceback.format_exc(limit=6).splitlines()[-12:])

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..api import Session
 from ..contract import (
     ChangeKind,
-    Event,
     OrderChange,
     OrderType,
     Role,
@@ -25,11 +25,11 @@ from ..contract import (
     rooms_for,
 )
 from ..contract.validation import STATED_PAYLOADS, stated_problem
-from ..realtime import Received, RealtimeClient
+from ..realtime import RealtimeClient, Received
 from .target import Target
 
 
-def timestamp_forms(parties: list["Party"], order_id: str) -> str:
+def timestamp_forms(parties: list[Party], order_id: str) -> str:
     """How the events' timestamps came (`updatedAt`, `order.createdAt`), for the evidence."""
     forms: set[str] = set()
     for p in parties:
@@ -101,7 +101,7 @@ class Ledger:
     changes: list[tuple[OrderChange, int]] = field(default_factory=list)  # (change, version)
 
     @classmethod
-    def of(cls, order: dict[str, Any]) -> "Ledger":
+    def of(cls, order: dict[str, Any]) -> Ledger:
         ledger = cls(order["id"], order["customerId"], OrderType(order["orderType"]))
         ledger.add(ChangeKind.CREATED, order["status"], order["version"], None)
         return ledger
@@ -207,5 +207,20 @@ def arrival_problems(p: Party, order_id: str) -> list[str]:
     return problems
 
 
-__all__ = ["STATED_PAYLOADS", "stated_problem", "timestamp_forms", "Party", "party", "DeliveryScene", "delivery_scene", "Ledger", "received", "complete", "wait_until", "wait_complete",
-           "payload_problems", "routing_problems", "arrival_problems"]
+__all__ = [
+    "STATED_PAYLOADS",
+    "DeliveryScene",
+    "Ledger",
+    "Party",
+    "arrival_problems",
+    "complete",
+    "delivery_scene",
+    "party",
+    "payload_problems",
+    "received",
+    "routing_problems",
+    "stated_problem",
+    "timestamp_forms",
+    "wait_complete",
+    "wait_until",
+]

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import jwt
 from aiolimiter import AsyncLimiter
@@ -32,8 +33,8 @@ from ..contract import (
     lifecycle,
 )
 from ..contract.teamfile import TeamContract
-from ..realtime import RealtimeClient
 from ..errors import FileMismatch
+from ..realtime import RealtimeClient
 from .file_walk import FileWalk
 from .model import CheckFailed, CheckSkipped
 from .raw import RawSocket
@@ -81,7 +82,7 @@ class Target:
         self._file_walk: FileWalk | None = None
         self._file_walk_failed: str | None = None
 
-    async def __aenter__(self) -> "Target":
+    async def __aenter__(self) -> Target:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -193,13 +194,13 @@ class Target:
         for raw in raws:
             try:
                 await asyncio.wait_for(raw.close(), 5.0)
-            except Exception:
+            except Exception:  # noqa: BLE001  (closing what a check may have broken on purpose)
                 pass
         sockets, self._sockets = self._sockets, []
         for client in sockets:
             try:
                 await asyncio.wait_for(client.disconnect(), 5.0)
-            except Exception:  # a socket the check broke on purpose may not close cleanly
+            except Exception:  # noqa: BLE001  (a socket the check broke on purpose may not close cleanly)
                 pass
 
     async def quiet(self) -> None:

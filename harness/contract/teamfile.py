@@ -23,13 +23,14 @@ import re
 import string
 import time
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Mapping
+from typing import Any, Final
 
+from ..errors import ContractFileError
 from .model import TOKEN_LIFETIME_S, Event, OrderType, Role
 from .routing import Audience, ChangeKind
-from ..errors import ContractFileError
 
 #: The format this harness reads (`format = 1` at the top of the file).
 FORMAT: Final = 1
@@ -321,7 +322,7 @@ class _Reader:
         name = ".".join(p for p in (self.where, key) if p)
         return ContractFileError(f"{self.source}: {name or 'the file'}: {problem}")
 
-    def sub(self, key: str, required: bool = True) -> "_Reader | None":
+    def sub(self, key: str, required: bool = True) -> _Reader | None:
         if key not in self.table:
             if required:
                 raise self.error(key, "missing")

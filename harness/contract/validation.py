@@ -8,7 +8,8 @@ verdict, an HTTP 400 or a failed check.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import fastjsonschema
 

@@ -5,6 +5,7 @@ leaks) the moment an event lands; `Reconciler` keeps the run's books from the re
 every process (changes caused, first receipts, presence in rooms, catch-up reads).
 """
 
+from .expect import change_record
 from .reconcile import AwayStats, Reconciler
 from .records import (
     COUNT_NAMES,
@@ -22,12 +23,11 @@ from .records import (
     socket_id,
     version_key,
 )
-from .expect import change_record
 from .socket_checks import Judgement, Leak, SocketLedger
 
 __all__ = [
-    "AwayStats",
     "COUNT_NAMES",
+    "AwayStats",
     "CatchUp",
     "ChangeRecord",
     "Counts",

@@ -261,6 +261,6 @@ class Reader:
 @cache
 def reference_reader() -> Reader:
     """Our contract's reader (the default file)."""
-    from ..contract.reference_file import default
+    from ..contract.reference_file import default  # noqa: PLC0415  (it builds a Reader: a cycle at load time)
 
     return Reader(default(), reference=True)

@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from ..contract import FIRST_VERSION
-from .records import (CatchUp, ChangeRecord, CountsByEvent, Key, Presence, Receipt, Unanswered,
-                      process_of)
+from .records import CatchUp, ChangeRecord, CountsByEvent, Key, Presence, Receipt, Unanswered, process_of
 
 #: Called for every delivery: (event, socket, latency from the trigger in ms, the change).
 DeliveryHook = Callable[[str, str, float, ChangeRecord], None]
@@ -147,7 +146,7 @@ class Reconciler:
             for room in p.rooms:
                 sock.rooms.add(room)
                 self._rooms[room].add(p.socket)
-            for i, (since, until) in enumerate(sock.intervals):
+            for i, (since, _until) in enumerate(sock.intervals):
                 if since == p.since_ms:
                     sock.intervals[i] = (since, p.until_ms)
                     break

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import astuple, dataclass, field, fields
 from typing import Any, Final, TypeVar
 
-
 #: How an event is told apart from every other: (orderId, version) for everything but a
 #: location report, whose version its sender cannot know; that one is (orderId, lat, lng),
 #: made unique by the sender.
@@ -44,7 +43,7 @@ def location_key(order_id: str, lat: float, lng: float) -> Key:
 def key_of(event: str, payload: Any) -> Key | None:
     """The key of a payload of our contract; None when it has too little to be matched at all
     (a team's file: `reader.Reader.key`)."""
-    from .reader import reference_reader
+    from .reader import reference_reader  # noqa: PLC0415  (reader imports records: a cycle at load time)
 
     reader = reference_reader()
     return reader.key(reader.event(event, payload))
@@ -83,7 +82,7 @@ class ChangeRecord:
                 self.uncertain, self.answered_ms]
 
     @classmethod
-    def from_wire(cls, w: list[Any]) -> "ChangeRecord":
+    def from_wire(cls, w: list[Any]) -> ChangeRecord:
         return cls(tuple(w[0]), w[1], tuple((e, tuple(r)) for e, r in w[2]), w[3], w[4],
                    bool(w[5]) if len(w) > 5 else False, w[6] if len(w) > 6 else None)
 
@@ -130,7 +129,7 @@ class Receipt:
         return [self.socket, self.event, _wire_key(self.key), self.received_ms, self.leaked]
 
     @classmethod
-    def from_wire(cls, w: list[Any]) -> "Receipt":
+    def from_wire(cls, w: list[Any]) -> Receipt:
         return cls(w[0], w[1], tuple(w[2]), w[3], bool(w[4]))
 
 
@@ -147,7 +146,7 @@ class Presence:
         return [self.socket, list(self.rooms), self.since_ms, self.until_ms]
 
     @classmethod
-    def from_wire(cls, w: list[Any]) -> "Presence":
+    def from_wire(cls, w: list[Any]) -> Presence:
         return cls(w[0], tuple(w[1]), w[2], w[3])
 
 
@@ -173,7 +172,7 @@ class Counts:
     leaked: int = 0
     invalid: int = 0
 
-    def add(self, other: "Counts") -> None:
+    def add(self, other: Counts) -> None:
         for name in COUNT_NAMES:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -181,7 +180,7 @@ class Counts:
         return {name: getattr(self, name) for name in COUNT_NAMES}
 
     @classmethod
-    def from_dict(cls, d: dict[str, int]) -> "Counts":
+    def from_dict(cls, d: dict[str, int]) -> Counts:
         return cls(**{name: int(d.get(name, 0)) for name in COUNT_NAMES})
 
 
@@ -199,7 +198,7 @@ class CountsByEvent:
             counts = self.by_event[event] = Counts()
         return counts
 
-    def add(self, other: "CountsByEvent") -> None:
+    def add(self, other: CountsByEvent) -> None:
         for event, counts in other.by_event.items():
             self[event].add(counts)
 
@@ -213,5 +212,5 @@ class CountsByEvent:
         return {event: c.as_dict() for event, c in sorted(self.by_event.items())}
 
     @classmethod
-    def from_dict(cls, d: dict[str, dict[str, int]]) -> "CountsByEvent":
+    def from_dict(cls, d: dict[str, dict[str, int]]) -> CountsByEvent:
         return cls({event: Counts.from_dict(c) for event, c in d.items()})

@@ -34,9 +34,9 @@ import termios
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
-
+from typing import Any
 
 #: Linux's socket option and control-message type (not exported by every Python build).
 SO_TIMESTAMPNS: int = getattr(socket, "SO_TIMESTAMPNS", 35)

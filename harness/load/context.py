@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..clock import ClockOffset
-from ..errors import ConnectFailure, LedgerFailure
 from ..contract import ChangeKind, Role
+from ..errors import ConnectFailure, LedgerFailure
 from ..latency import LatencyBook
-from ..ledger.reader import EventFacts, OrderFacts
 from ..ledger import (
     CatchUp,
     ChangeRecord,
@@ -34,13 +33,14 @@ from ..ledger import (
     process_of,
     socket_id,
 )
+from ..ledger.reader import EventFacts, OrderFacts
+from ..target import Target
 from . import arrival
 from .disruption import classify_connect_error
 from .health import GeneratorHealth
 from .in_flight import Awaited, InFlight
 from .options import LoadOptions
 from .reconnect_stats import ReconnectionBook
-from ..target import Target
 from .witness_link import Offer, OfferQuota, WitnessLink
 
 if TYPE_CHECKING:
@@ -92,6 +92,11 @@ class RunContext:
         self.reconnection = ReconnectionBook()
         #: Set by the plugin in the process that runs users: decides whether the target is down.
         self.outage_watch: OutageWatch | None = None
+        #: Users of this process so far (each one's number: its data's seed and e-mail).
+        self._users_made = 0
+        #: This process's store owners, in start order: each order is one's to move
+        #: (users.StoreOwner._mine).
+        self.store_owners_here: list[Any] = []
         #: Set by the plugin: the open-model pacer, the clock keeper's entry, run timing.
         self.pacer: Any = None
         self.keep_clock: Any = lambda user: None
@@ -185,6 +190,11 @@ class RunContext:
     def register_user(self, role: Role, user_id: str | None) -> None:
         if user_id is not None and len(self.known_users[role]) < 10_000:
             self.known_users[role].append(user_id)
+
+    def next_user_serial(self) -> int:
+        """The next user's number in this process (1, 2, ...)."""
+        self._users_made += 1
+        return self._users_made
 
     def connect_failed(self, reason: str, ms: float | None = None) -> None:
         """A connect failed: counted for the report and, with its time, as a failure in

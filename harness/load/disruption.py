@@ -41,8 +41,9 @@ import socket
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 import engineio
 import socketio
@@ -202,7 +203,7 @@ class _NoObserver:
 class _TrackingAdapter(HTTPAdapter):  # type: ignore[misc,valid-type]
     """A requests adapter that remembers every urllib3 connection it opens (weakly)."""
 
-    def __init__(self, connections: "weakref.WeakSet[Any]") -> None:
+    def __init__(self, connections: weakref.WeakSet[Any]) -> None:
         self._tracked = connections
         super().__init__()
 
@@ -242,7 +243,7 @@ if websocket is not None:
         """A websocket that can go silent: sends vanish, receipts are lost, and `recv` times
         out when the socket's timeout has passed since the last frame really received."""
 
-        def __init__(self, *args: Any, owner: "CuttableEngineIO | None" = None, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, owner: CuttableEngineIO | None = None, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.owner = owner
             self.silent = False
@@ -277,7 +278,7 @@ if websocket is not None:
                 self._fd = self.sock.fileno()
                 self._watched = arrival.WATCH.watch(self._fd)
 
-        def _arrival(self) -> "arrival.Arrival":
+        def _arrival(self) -> arrival.Arrival:
             """The frame just read: the earlier of its kernel stamp and the arrival watch's
             note (arrival.py), or now when neither has one."""
             candidates = []
@@ -297,7 +298,7 @@ if websocket is not None:
                 return super()._recv(bufsize)  # type: ignore[no-any-return]
             try:
                 data, ancdata, _flags, _addr = sock.recvmsg(bufsize, arrival.ANC_SPACE)
-            except (TimeoutError, socket.timeout) as exc:
+            except TimeoutError as exc:
                 raise websocket.WebSocketTimeoutException(str(exc) or "timed out") from exc
             if not data:
                 self._unwatch()
@@ -417,7 +418,7 @@ class CuttableEngineIO(engineio.Client):
         self.observer: Observer = _NoObserver()
         #: The polling transport's HTTP connections (weakly), for a closed cut to shut; made
         #: with the first requests session (a WeakSet is 1.5 KB: a held user's 3 %).
-        self._connections: "weakref.WeakSet[Any] | None" = None
+        self._connections: weakref.WeakSet[Any] | None = None
         self._generation = 0
         self._silent = False
         self._closed = False
@@ -569,7 +570,7 @@ class CuttableEngineIO(engineio.Client):
         if answer is not None and not isinstance(answer, str) and answer.status_code == 400:
             try:
                 text = answer.text
-            except Exception:  # pragma: no cover
+            except Exception:  # noqa: BLE001  # pragma: no cover  (an answer without readable text)
                 text = ""
             if is_session_unknown(text):
                 self.observer.session_unknown()
@@ -663,7 +664,7 @@ class CuttableClient(socketio.Client):
         return self.eio.cut(kind)
 
     def call_stamped(self, event: str, data: Any = None,
-                     timeout: float = 60) -> tuple[Any, "arrival.Arrival"]:
+                     timeout: float = 60) -> tuple[Any, arrival.Arrival]:
         """`call`, and when the answer arrived (arrival.py): an ack's round trip, or a clock
         sample, is then not lengthened by the generator's delay in handling it."""
         answered = self.eio.create_event()

@@ -9,8 +9,8 @@ presents an old one.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import jwt
 
@@ -29,7 +29,7 @@ class Identity:
     user_id: str | None = None
     token: str | None = None
     expires_at: float = 0.0
-    renew: Callable[["Identity"], None] | None = field(default=None, repr=False)
+    renew: Callable[[Identity], None] | None = field(default=None, repr=False)
 
     def current_token(self) -> str:
         """A token good for at least RENEW_MARGIN_S more seconds."""

@@ -12,9 +12,9 @@ No Locust or gevent here: a user's stop reaches the block as a BaseException (Gr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 
 @dataclass

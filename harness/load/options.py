@@ -15,8 +15,8 @@ from typing import Any
 
 from ..contract.reference_file import default
 from ..contract.teamfile import TeamContract, load
-from ..runs import new_run_id
 from ..errors import ContractFileError, LoadConfigError
+from ..runs import new_run_id
 
 TRANSPORTS = ("websocket", "polling", "upgrade")
 TOKEN_MODES = ("register", "mint")
@@ -123,7 +123,7 @@ def from_parsed(parsed: argparse.Namespace) -> LoadOptions:
     contract, file = _contract(getattr(parsed, "contract", None))
     tokens = parsed.tokens or file.auth.mode
     if tokens == "mint" and not parsed.jwt_secret:
-        raise LoadConfigError(f"--tokens mint needs --jwt-secret"
+        raise LoadConfigError("--tokens mint needs --jwt-secret"
                               + ("" if parsed.tokens else f" ({file.source} says auth.mode = \"mint\")"))
     if parsed.order_rate is not None and parsed.order_rate <= 0:
         raise LoadConfigError("--order-rate must be positive")

@@ -117,5 +117,5 @@ class OutageWatch:
                 return True
         except urllib.error.HTTPError as exc:
             return exc.code not in (502, 503, 504)
-        except Exception:
+        except Exception:  # noqa: BLE001  (any other failure of the probe: not up)
             return False

@@ -28,7 +28,7 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 from gevent.queue import Queue
@@ -36,12 +36,18 @@ from locust import events
 from locust.runners import MasterRunner
 
 from ..contract import Role
+from ..errors import CatchUpFailed, TargetUnreachable
 from ..ledger.reader import EventFacts, OrderFacts
+from . import runtime  # noqa: F401  (first: its `init` listener makes the RunContext used here)
 from .disruption import CuttableClient, plan_for, run_plan
 from .outage import OutageWatch
 from .reconnect_stats import REQUEST_TYPE, TIME_TO_CONSISTENT, TIME_TO_RECONNECT
-from . import runtime  # noqa: F401  (first: its `init` listener makes the RunContext used here)
-from ..errors import CatchUpFailed, TargetUnreachable
+
+if TYPE_CHECKING:
+    from ..ledger import SocketLedger
+    from .context import RunContext
+    from .identity import Identity
+    from .recorded_socket import RecordedSocket
 
 log = logging.getLogger("harness")
 
@@ -77,10 +83,30 @@ class WorkQueue(Queue):
         super().put(item, block, timeout)
 
 
+class FollowedUser(Protocol):
+    """What a Follower needs of its user (`users.OrderAppUser` is one): the run, who it is,
+    its socket, its HTTP calls, and what it does with an order a catch-up read showed."""
+
+    ctx: RunContext
+    role: Role
+    ledger: SocketLedger
+    identity: Identity
+    socket: RecordedSocket | None
+
+    @property
+    def sio(self) -> CuttableClient | None: ...
+
+    def call(self, action: str, /, *, expect: tuple[int, ...] = (), **values: Any) -> Any: ...
+
+    def resume(self, order: OrderFacts, document: Any) -> None: ...
+
+    def order_ended(self, order_id: str) -> None: ...
+
+
 class Follower:
     """One user's connection as far as reconnection goes (see the module docstring)."""
 
-    def __init__(self, user: Any) -> None:
+    def __init__(self, user: FollowedUser) -> None:
         self.user = user
         self.ctx = user.ctx
         self.book = self.ctx.reconnection
@@ -109,7 +135,7 @@ class Follower:
         return self.ever_connected and not self.stopped and (not self.up or self.away_since is not None)
 
     def ping_settings(self) -> tuple[float, float]:
-        eio = getattr(getattr(self.user, "sio", None), "eio", None)
+        eio = getattr(self.user.sio, "eio", None)
         return (float(getattr(eio, "ping_interval", None) or 25.0),
                 float(getattr(eio, "ping_timeout", None) or 20.0))
 
@@ -191,7 +217,7 @@ class Follower:
 
         The socket's presence in its rooms ends at the cut (through the user's own disconnect
         handler): what the server sends from now on is missed while away, not missing."""
-        sio = getattr(self.user, "sio", None)
+        sio = self.user.sio
         if not self.up or not isinstance(sio, CuttableClient):
             return False
         sio.settle_acks()
@@ -379,23 +405,10 @@ class Follower:
 
     def _resume(self, order: OrderFacts, document: Any) -> None:
         """Act on what the read showed, as the missed event would have made the user act."""
-        user, target = self.user, self.target
-        if self.role is Role.CUSTOMER:
-            if target.terminal(order.status):
-                self._resume_gone(order.id)
-        elif self.role is Role.STORE_OWNER:
-            # Catch-up lists every order placed while away: another run's are not ours to move.
-            if order.status == target.contract.first_status and hasattr(user, "take"):
-                user.take(order, document)
-        elif self.role is Role.DRIVER:
-            if (order.status == target.assigned_status and hasattr(user, "work")
-                    and order.driver_id == user.identity.user_id):
-                user.work.put(order)
+        self.user.resume(order, document)
 
     def _resume_gone(self, order_id: str) -> None:
-        ended = getattr(self.user, "order_ended", None)
-        if ended is not None:
-            ended(order_id)
+        self.user.order_ended(order_id)
 
 
 # --- the plugin ------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC
+from typing import Any
 
 #: Latency figures (names fixed by issue 4).
 TIME_TO_RECONNECT = "reconnect.time_to_reconnect"
@@ -48,7 +50,7 @@ class ReconnectionBook:
         #: Users still away when the drain gave up waiting (None: no drain yet).
         self.away_at_end: int | None = None
         #: This process's users' followers (weak: a stopped user goes away).
-        self.followers: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self.followers: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @staticmethod
     def bump(counter: dict[str, int], key: str) -> None:
@@ -117,9 +119,9 @@ def merge_outages(lists: Iterable[list[dict[str, Any]]], now_ms: float) -> list[
 def _iso_ms(ms: float | None) -> str | None:
     if ms is None:
         return None
-    from datetime import datetime, timezone
+    from datetime import datetime  # noqa: PLC0415  (only a run with an outage needs it)
 
-    return (datetime.fromtimestamp(ms / 1000.0, timezone.utc).isoformat(timespec="milliseconds")
+    return (datetime.fromtimestamp(ms / 1000.0, UTC).isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"))
 
 

@@ -9,7 +9,8 @@ a user does on top (reconnection bookkeeping, reactions to events) comes in thro
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gevent
 import socketio

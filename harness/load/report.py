@@ -10,27 +10,27 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import gevent
 
 from .. import __version__
-from ..runs import run_folder
-from ..summary import summary_text
 from ..contract import Event
 from ..ledger import CountsByEvent
+from ..runs import run_folder
+from ..summary import summary_text
 from ..witness import report as witness_report
+from .context import CONNECT, EMIT_SUFFIX, FANOUT_SUFFIX, LOCATION_ACK, RunContext
 from .health import verdict as health_verdict
 from .reconnect_stats import sections as reconnect_sections
-from .context import CONNECT, EMIT_SUFFIX, FANOUT_SUFFIX, LOCATION_ACK, RunContext
 
 
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:

@@ -10,7 +10,8 @@ BigCrush, with the few methods the users call.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 _MASK = (1 << 64) - 1
 _T = TypeVar("_T")

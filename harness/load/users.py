@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 import gevent
@@ -33,9 +34,9 @@ from ..ledger.reader import EventFacts, OrderFacts
 from .context import LOCATION_ACK, RunContext, Trigger
 from .disruption import CuttableClient
 from .identity import Identity
-from .recorded_socket import RecordedSocket, client_options
 from .outage import unreachable
 from .reconnect import Follower, WorkQueue
+from .recorded_socket import RecordedSocket, client_options
 from .runtime import context_of, process_share
 from .user_random import UserRandom
 
@@ -81,14 +82,12 @@ class OrderAppUser(FastHttpUser):
     role: Role = Role.CUSTOMER
     #: Whether the witness may open a second tab of this user (not of adversaries).
     witnessed = True
-    _serial = 0
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        OrderAppUser._serial += 1
         self.ctx: RunContext = context_of(environment)
         opts = self.ctx.options
-        self.serial = OrderAppUser._serial
+        self.serial = self.ctx.next_user_serial()
         self.rng = UserRandom(f"{opts.seed}/{self.ctx.process}/{self.serial}")
         self.insecure = not opts.verify_tls
         self.identity = self._identity(self.role)
@@ -151,7 +150,7 @@ class OrderAppUser(FastHttpUser):
                 raise unreachable(self, resp.error)
             try:
                 body = resp.json()
-            except Exception:
+            except Exception:  # noqa: BLE001  (any answer that is not JSON is kept as text)
                 body = resp.text
             if target.status_ok(action, status):
                 try:
@@ -179,7 +178,7 @@ class OrderAppUser(FastHttpUser):
             self.on_start()
         except (StopUser, StopTest):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (a user that cannot start is counted by why, whatever it is)
             reason = why_not_started(exc)
             if self.ctx.user_failed_to_start(reason):
                 log.error("harness: a %s could not start: %s (every user that fails so is "
@@ -244,6 +243,13 @@ class OrderAppUser(FastHttpUser):
         """React to an event, as its payload reads by the contract file (runs in its own
         greenlet: keep it short)."""
 
+    def resume(self, order: OrderFacts, document: Any) -> None:
+        """Act on an order a catch-up read showed (reconnect.py), as the events missed while
+        away would have made this user act."""
+
+    def order_ended(self, order_id: str) -> None:
+        """An order this user follows ended (an event, or a catch-up read that found it gone)."""
+
     def think(self) -> None:
         low, high = self.ctx.options.think_s
         gevent.sleep(self.rng.uniform(low, high))
@@ -304,6 +310,10 @@ class Customer(OrderAppUser):
     def on_event(self, facts: EventFacts) -> None:
         if facts.order_id is not None and self.ctx.target.terminal(facts.status):
             self.order_ended(facts.order_id)
+
+    def resume(self, order: OrderFacts, document: Any) -> None:
+        if self.ctx.target.terminal(order.status):
+            self.order_ended(order.id)
 
     def order_ended(self, order_id: str) -> None:
         """An order the customer follows reached its end (an event, or a catch-up read)."""
@@ -425,18 +435,17 @@ class StoreOwner(OrderAppUser):
 
     role = Role.STORE_OWNER
     fixed_count = 5
-    _local: list["StoreOwner"] = []
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.work: Queue[OrderFacts | str] = WorkQueue()
         self._drivers: list[str] = []
         self._drivers_at = 0.0
-        StoreOwner._local.append(self)
+        self.ctx.store_owners_here.append(self)
 
     def on_stop(self) -> None:
-        if self in StoreOwner._local:
-            StoreOwner._local.remove(self)
+        if self in self.ctx.store_owners_here:
+            self.ctx.store_owners_here.remove(self)
         super().on_stop()
 
     def _mine(self, order_id: str) -> bool:
@@ -445,8 +454,13 @@ class StoreOwner(OrderAppUser):
         h = zlib.crc32(order_id.encode())
         if h % share != index:
             return False
-        local = StoreOwner._local
+        local = self.ctx.store_owners_here
         return bool(local) and local[(h // share) % len(local)] is self
+
+    def resume(self, order: OrderFacts, document: Any) -> None:
+        # Catch-up lists every order placed while away: another run's are not ours to move.
+        if order.status == self.ctx.target.contract.first_status:
+            self.take(order, document)
 
     def take(self, order: OrderFacts | str, document: Any = None) -> None:
         """An order this owner heard of (an event, or a catch-up read): its to move if this
@@ -536,6 +550,10 @@ class Driver(OrderAppUser):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.work: Queue[OrderFacts | str] = WorkQueue()
+
+    def resume(self, order: OrderFacts, document: Any) -> None:
+        if order.status == self.ctx.target.assigned_status and order.driver_id == self.identity.user_id:
+            self.work.put(order)
 
     def on_event(self, facts: EventFacts) -> None:
         target = self.ctx.target

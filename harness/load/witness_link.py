@@ -18,8 +18,9 @@ import logging
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import gevent
 
@@ -49,7 +50,7 @@ class Offer:
         return [self.role, self.socket_id, self.token]
 
     @classmethod
-    def from_wire(cls, w: list[Any]) -> "Offer":
+    def from_wire(cls, w: list[Any]) -> Offer:
         return cls(str(w[0]), str(w[1]), str(w[2]))
 
 

@@ -8,9 +8,10 @@ but never gate: a maximum is one sample, and a count is load, not quality.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..latency import PERCENTILES
 from ..ledger.records import COUNT_NAMES

@@ -68,6 +68,6 @@ def _draw(folder: Path, out: TextIO) -> None:
         page = write_html(folder)
         print(f"report: {page} ({page.stat().st_size / 1024:.0f} KiB, drawn in "
               f"{time.monotonic() - started:.1f} s)", file=out, flush=True)
-    except Exception as exc:  # a plot that cannot be drawn must not cost the verdict
+    except Exception as exc:  # noqa: BLE001  (a plot that cannot be drawn must not cost the verdict)
         print(f"harness: report.html not written: {exc.__class__.__name__}: {exc}", file=out,
               flush=True)

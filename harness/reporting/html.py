@@ -18,18 +18,19 @@ import io
 import json
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
+matplotlib.use("Agg")  # before anything of matplotlib's that draws is imported
+from matplotlib.figure import Figure
 
-from ..contract import Event  # noqa: E402
-from ..latency import decode, new_histogram, summarize  # noqa: E402
-from ..ledger.records import COUNT_NAMES  # noqa: E402
-from .thresholds import did_no_work, headline, work_verdicts  # noqa: E402
+from ..contract import Event
+from ..latency import decode, new_histogram, summarize
+from ..ledger.records import COUNT_NAMES
+from .thresholds import did_no_work, headline, work_verdicts
 
 REPORT = "report.json"
 HISTOGRAMS = "histograms.json"
@@ -66,7 +67,8 @@ h1{font-size:22px;margin:18px 0 6px}h2{font-size:18px;margin:28px 0 8px;border-b
 .banner.pass{background:#1a7f37}.banner.fail{background:#cf222e}
 .banner .big{font-size:28px;font-weight:700;letter-spacing:.5px}
 .banner ul{margin:6px 0 0 18px;padding:0}
-.banner .gen{margin-top:8px;padding:6px 10px;border-radius:4px;background:#fff8c5;color:#1b1f24}.warn{background:#fff8c5;border:1px solid #d4a72c;
+.banner .gen{margin-top:8px;padding:6px 10px;border-radius:4px;background:#fff8c5;color:#1b1f24}
+.warn{background:#fff8c5;border:1px solid #d4a72c;
 padding:8px 12px;border-radius:6px;margin:8px 0}
 table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
 th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:right}th{background:#f6f8fa}
@@ -162,7 +164,7 @@ def plot_latency_over_time(events: list[str], hists: Histograms) -> str:
     start = _start_s(hists)
     with matplotlib.rc_context(_RC):
         fig = _figure(math.ceil(len(events) / 2), 2)
-        for ax, event in zip(_grid(fig, len(events), 2), events):
+        for ax, event in zip(_grid(fig, len(events), 2), events, strict=True):
             series = hists.intervals(event)
             xs = _rel_times((s for s, _ in series), hists.interval_s, start)
             summaries = [summarize(h) for _, h in series]
@@ -222,7 +224,7 @@ def _percentile_panel(ax: Any, hists: Histograms, title: str,
 def plot_distribution(events: list[str], hists: Histograms) -> str:
     with matplotlib.rc_context(_RC):
         fig = _figure(math.ceil(len(events) / 2), 2)
-        for ax, event in zip(_grid(fig, len(events), 2), events):
+        for ax, event in zip(_grid(fig, len(events), 2), events, strict=True):
             _percentile_panel(ax, hists, f"{event}: latency distribution", (
                 (event, "trigger-to-delivery", {}),
                 (event + EMIT_SUFFIX, "emit-to-delivery", {}),
@@ -271,7 +273,7 @@ def plot_witness(events: list[str], hists: Histograms, bound_ms: float | None) -
         n = len(witness) + 2
         fig = _figure(math.ceil(n / 2), 2, height_per_row=2.6)
         axes = _grid(fig, n, 2)
-        for ax, event in zip(axes, witness):
+        for ax, event in zip(axes, witness, strict=False):  # two panels more, drawn below
             paired = WITNESS_PREFIX + event + USERS_EMIT_SUFFIX
             users = ((paired, "users, same events") if hists.has(paired)
                      else (event + EMIT_SUFFIX, "users, all events"))
@@ -329,7 +331,7 @@ def plot_activity(events: list[str], hists: Histograms) -> str:
         bottom = [0.0] * len(xs)
         for event in events:
             ax_e.bar(xs, rates[event], width=width, align="edge", bottom=bottom, label=event)
-            bottom = [b + r for b, r in zip(bottom, rates[event])]
+            bottom = [b + r for b, r in zip(bottom, rates[event], strict=True)]
         ax_e.set_title("Events delivered per second, by event type")
         ax_e.set_xlabel("seconds since start")
         ax_e.set_ylabel("events / s")
@@ -359,7 +361,7 @@ def plot_delivery(report: dict[str, Any], events: list[str]) -> str:
     entries = report.get("events", {})
     with matplotlib.rc_context(_RC):
         fig = _figure(math.ceil(len(events) / 2), 2, height_per_row=2.4)
-        for ax, event in zip(_grid(fig, len(events), 2), events):
+        for ax, event in zip(_grid(fig, len(events), 2), events, strict=True):
             entry = entries.get(event, {})
             values = [int(entry.get(v, 0) or 0) for v in VERDICTS]
             colors = ["#8c959f", "#1a7f37"] + ["#cf222e" if n else "#d0d7de" for n in values[2:]]
@@ -375,7 +377,7 @@ def plot_delivery(report: dict[str, Any], events: list[str]) -> str:
 
 def _e(value: Any) -> str:
     if value is None:
-        return "–"
+        return "–"  # noqa: RUF001  (an en dash: no value)
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (dict, list)):

@@ -7,8 +7,9 @@ CI systems (GitHub Actions test reporters, GitLab, Jenkins) show these as test r
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SUITE = "harness.thresholds"
 

@@ -8,8 +8,9 @@ witness says the latency figures are the generator's, its note follows the verdi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..ledger.records import COUNT_NAMES
 from ..summary import backlog_lines
@@ -18,7 +19,7 @@ from .thresholds import TRIGGER_TO_DELIVERY, did_no_work, failed, headline
 
 def _num(value: Any) -> str:
     if value is None:
-        return "–"
+        return "–"  # noqa: RUF001  (an en dash: no value)
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)

@@ -27,7 +27,7 @@ def validate_report(report: dict[str, Any]) -> list[str]:
     """Every way `report` departs from the schema, as `path: message` lines ([] if valid)."""
     schema = load_schema()
     try:
-        import jsonschema
+        import jsonschema  # noqa: PLC0415  (a test dependency: used when installed)
     except ImportError:
         return _validate_fast(schema, report)
     validator = jsonschema.Draft202012Validator(schema)
@@ -39,7 +39,7 @@ def validate_report(report: dict[str, Any]) -> list[str]:
 
 
 def _validate_fast(schema: dict[str, Any], report: dict[str, Any]) -> list[str]:
-    import fastjsonschema
+    import fastjsonschema  # noqa: PLC0415  (compiling the schema is needed only to write a report)
 
     try:
         fastjsonschema.compile(schema)(report)

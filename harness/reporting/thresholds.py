@@ -45,15 +45,16 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..contract import Event
+from ..errors import ThresholdConfigError
 from ..latency import PERCENTILES
 from ..ledger.records import COUNT_NAMES
-from ..errors import ThresholdConfigError
 
 #: The verdict an incomplete run adds (not a key a thresholds file may name).
 RUN_COMPLETE = "run.complete"

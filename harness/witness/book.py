@@ -18,8 +18,9 @@ they merge, plot and reach Locust's statistics like every other figure.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..latency import LatencyBook
 
@@ -179,12 +180,12 @@ class WitnessBook:
         """Forget what can no longer be paired (memory stays bounded on long runs)."""
         horizon = now_ms - self.horizon_ms
         while self._witnessed:
-            match, (t, _) = next(iter(self._witnessed.items()))
+            _match, (t, _) = next(iter(self._witnessed.items()))
             if t >= horizon:
                 break
             self._witnessed.popitem(last=False)
         while self._waiting:
-            match, times = next(iter(self._waiting.items()))
+            _match, times = next(iter(self._waiting.items()))
             if times and times[0] >= horizon:
                 break
             self._waiting.popitem(last=False)

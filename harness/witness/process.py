@@ -26,7 +26,8 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import socketio
 
@@ -86,7 +87,7 @@ class Witness:
             await sio.connect(target.socket_url(url, token), auth=target.socket_auth(token),
                               headers=target.socket_headers(token), transports=["websocket"],
                               socketio_path=path, wait_timeout=10)
-        except Exception as exc:  # a refused or failed connect is reported, never fatal
+        except Exception as exc:  # noqa: BLE001  (a refused or failed connect is reported, never fatal)
             self.write({"tab": tab, "error": str(exc)[:300] or type(exc).__name__})
             return
         if self._clock_task is None and target.reference:  # the first tab up keeps the clock
@@ -98,7 +99,7 @@ class Witness:
             sent = time.time() * 1000.0
             try:
                 ack = await sio.call(ClientEvent.TIME_SYNC.value, {"clientTime": sent}, timeout=5)
-            except Exception:
+            except Exception:  # noqa: BLE001  (a server without time_sync: no offset)
                 if samples == 0:
                     self.write({"clock": None})
                 return
@@ -120,7 +121,7 @@ class Witness:
                                  return_exceptions=True)
         try:
             await asyncio.wait_for(closing, CLOSE_WAIT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 

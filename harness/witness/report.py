@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .book import (ADDED_DELAY, EMIT_TO_DELIVERY, PAIRED_EMIT_TO_DELIVERY, USERS_EMIT_TO_DELIVERY,
-                   WitnessBook)
+from .book import ADDED_DELAY, EMIT_TO_DELIVERY, PAIRED_EMIT_TO_DELIVERY, USERS_EMIT_TO_DELIVERY, WitnessBook
 
 
 def disabled(reason: str) -> dict[str, Any]:

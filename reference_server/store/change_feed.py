@@ -24,7 +24,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import Timestamp
@@ -153,7 +153,7 @@ class ChangeFeed:
         seconds, inc = self._clock
         second = max(int(now), seconds)
         self._clock = (second, inc + 1 if second == seconds else 1)
-        wall = datetime.fromtimestamp(now, timezone.utc)
+        wall = datetime.fromtimestamp(now, UTC)
         return Timestamp(*self._clock), wall.replace(microsecond=wall.microsecond // 1000 * 1000)
 
     def _publish(self, op: str, doc_id: Any, *, fullDocument: dict[str, Any] | None = None,

@@ -47,7 +47,7 @@ def _native_keys(docs: Sequence[dict[str, Any]], spec: list[tuple[str, int]]) ->
         else:
             return None
         columns.append(values)
-    return list(zip(*columns))
+    return list(zip(*columns, strict=True))
 
 
 def top_k(docs: Sequence[dict[str, Any]], spec: list[tuple[str, int]], n: int) -> list[dict[str, Any]]:
@@ -61,7 +61,7 @@ def top_k(docs: Sequence[dict[str, Any]], spec: list[tuple[str, int]], n: int) -
     keys = [tuple(resolve_sort_key(field, doc) for field, _ in spec) for doc in docs]
 
     def compare(i: int, j: int) -> int:
-        for a, b, direction in zip(keys[i], keys[j], directions):
+        for a, b, direction in zip(keys[i], keys[j], directions, strict=True):
             if a < b:
                 return 1 if direction < 0 else -1
             if b < a:

@@ -5,7 +5,8 @@ sections). A check body takes the `Target`, returns one line of evidence on a pa
 `CheckFailed` (via `expect`) with what was sent, expected and got, or `CheckSkipped`.
 """
 
-from . import transport  # noqa: F401  (the order here is the order checks run in)
+# ruff: noqa: I001  (the order of these imports is the order the checks run in)
+from . import transport  # noqa: F401  (each module registers its checks)
 from . import auth  # noqa: F401
 from . import cors  # noqa: F401
 from . import rooms  # noqa: F401

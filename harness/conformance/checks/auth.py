@@ -14,7 +14,8 @@ import base64
 import json
 import time
 import warnings
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 

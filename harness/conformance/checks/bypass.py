@@ -4,7 +4,7 @@ for the events; the document it wrote is deleted at the end. Without it: SKIP.""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ...contract import DEFAULT_STORE_ID, FIRST_VERSION, Event, OrderType, Role, Status
@@ -18,7 +18,7 @@ COLLECTION = "orders"
 
 def order_document(target: Target, customer_id: str) -> dict[str, Any]:
     """A new order as the contract shapes it (section 4), marked with the run prefix."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     body = target.checkout_body(OrderType.PICKUP)
     items = body["items"]
     total = round(sum(i["quantity"] * i["unitPrice"] for i in items), 2)
@@ -31,7 +31,7 @@ def order_document(target: Target, customer_id: str) -> dict[str, Any]:
 
 def status_update(status: Status, previous: Status, version: int) -> dict[str, Any]:
     """The update a writer makes: the new status, `previousStatus` in the same update."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {"$set": {"status": status.value, "previousStatus": previous.value,
                      "version": version, "updatedAt": now},
             "$push": {"statusHistory": {"status": status.value, "at": now}}}
@@ -42,13 +42,13 @@ def status_update(status: Status, previous: Status, version: int) -> dict[str, A
 async def pushed(target: Target) -> str:
     if not target.config.mongo_url:
         raise CheckSkipped("needs --mongo-url (the target's MongoDB) to write around the API")
-    from pymongo import AsyncMongoClient  # only this check needs the driver loaded
+    from pymongo import AsyncMongoClient  # noqa: PLC0415  (only this check needs the driver loaded)
 
     client: Any = AsyncMongoClient(target.config.mongo_url, serverSelectionTimeoutMS=5000)
     try:
         try:
             db = client.get_default_database()
-        except Exception:
+        except Exception:  # noqa: BLE001  (pymongo's error for a URL without a database varies)
             raise CheckSkipped("--mongo-url names no database (mongodb://host/DATABASE)") from None
         owner = await party(target, Role.STORE_OWNER, "owner")
         customer = await party(target, Role.CUSTOMER, "bypass-customer")

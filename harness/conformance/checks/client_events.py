@@ -8,8 +8,8 @@ from typing import Any
 
 from ...contract import (
     BY_OPERATION,
-    DeliveryKind,
     ClientEvent,
+    DeliveryKind,
     Event,
     Operation,
     Role,

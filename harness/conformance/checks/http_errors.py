@@ -5,7 +5,8 @@ errors wins, and unknown fields ignored (sections 2, 5, 8).
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from ... import payloads
 from ...api import Session
@@ -18,10 +19,10 @@ from ...contract import (
     Role,
     Status,
 )
+from ..exchange import Exchange, endpoint, expect_answer, expect_error, expect_unchanged, send
 from ..model import expect
 from ..registry import check
 from ..target import Target
-from ..exchange import Exchange, endpoint, expect_answer, expect_error, expect_unchanged, send
 from .transitions import unknown_id
 
 #: A body that is not JSON, as a client with a bug sends it.

@@ -15,8 +15,7 @@ from ...contract import (
 )
 from ..model import expect
 from ..registry import check
-from ..scene import (Ledger, Party, party, routing_problems, timestamp_forms, wait_complete,
-                     wait_until)
+from ..scene import Ledger, Party, party, routing_problems, timestamp_forms, wait_complete, wait_until
 from ..target import Target
 
 

@@ -17,10 +17,19 @@ from ...contract import (
     Role,
     Status,
 )
+from ..exchange import (
+    VALID_STATUSES,
+    endpoint,
+    expect_answer,
+    expect_error,
+    expect_unchanged,
+    expect_valid_statuses,
+    legacy_note,
+    send,
+)
 from ..model import expect
 from ..registry import check
 from ..target import Target
-from ..exchange import VALID_STATUSES, send, endpoint, expect_answer, expect_error, expect_valid_statuses, legacy_note, expect_unchanged
 
 # --- checkout starts pending ---------------------------------------------------------------------
 
@@ -41,7 +50,8 @@ async def _starts_pending(target: Target, how: str, operation: Operation, body: 
            f"{Status.PENDING.value!r}", sent=ex.sent,
            expected={"status": Status.PENDING.value, "version": FIRST_VERSION}, got=ex.got)
     expect(order.get("version") == FIRST_VERSION, f"a new order ({how}) starts at version "
-           f"{order.get('version')!r}, not {FIRST_VERSION}", sent=ex.sent, expected={"version": FIRST_VERSION}, got=ex.got)
+           f"{order.get('version')!r}, not {FIRST_VERSION}", sent=ex.sent,
+           expected={"version": FIRST_VERSION}, got=ex.got)
 
     token = customer.token if customer else ex.answer.get("token")
     expect(isinstance(token, str) and bool(token), "guest checkout answered no token",

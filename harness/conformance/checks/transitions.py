@@ -26,9 +26,6 @@ from ...contract import (
     find_transition,
     lifecycle,
 )
-from ..model import expect
-from ..registry import check
-from ..target import Target
 from ..exchange import (
     Exchange,
     endpoint,
@@ -40,6 +37,9 @@ from ..exchange import (
     readings_seen,
     send,
 )
+from ..model import expect
+from ..registry import check
+from ..target import Target
 
 
 @dataclass(frozen=True)
