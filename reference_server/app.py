@@ -50,7 +50,7 @@ class ReferenceServer:
 
     def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
         self.config = config
-        self.store: Store = store or open_store(config.mongo_url)
+        self.store: Store = store or open_store(config.store_url)
         self.sio = StrictAsyncServer(
             async_mode="aiohttp",
             # None: same origin only (engine.io's default); an empty list would disable the check.

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from .faults import FAULT_NAMES, FaultError, Faults, parse_faults
 from .security import DEFAULT_PASSWORD_COST, PASSWORD_COST_RANGE
+from .store import MEMORY_URL, backend_of
 
 #: Printed and used only with --dev when no secret is given. Never for a real deployment.
 DEV_JWT_SECRET = "dev-only-secret-never-use-in-production"
@@ -18,13 +19,15 @@ class ConfigError(ValueError):
     """Bad configuration: reported on one line, exit code 2."""
 
 
+
 @dataclass(frozen=True)
 class ServerConfig:
     jwt_secret: str
     host: str = "127.0.0.1"
     port: int = 8000
     cors_origins: tuple[str, ...] = ()
-    mongo_url: str | None = None
+    #: The store, by URL scheme (store/__init__.py): the embedded one by default.
+    store_url: str = "memory://"
     faults: Faults = field(default_factory=Faults)
     log_level: str = "INFO"
     password_cost: int = DEFAULT_PASSWORD_COST
@@ -43,8 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jwt-secret", default=None, help="HS256 secret (or env JWT_SECRET)")
     p.add_argument("--cors-origins", default="",
                    help="comma-separated allowed origins; default: same origin only")
-    p.add_argument("--mongo-url", default=None,
-                   help="MongoDB replica set URL; default: the embedded store")
+    p.add_argument("--store", default=None, metavar="URL",
+                   help="the store, by URL scheme: memory:// (default: the embedded store) or "
+                        "mongodb:// / mongodb+srv:// (a replica set)")
+    p.add_argument("--mongo-url", default=None, metavar="URL",
+                   help="a MongoDB replica set URL (the same as --store with a mongodb:// URL)")
     p.add_argument("--fault", action="append", default=[], metavar="NAME",
                    help=f"inject a fault (repeatable): {', '.join(FAULT_NAMES)}")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
@@ -79,13 +85,20 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         raise ConfigError(f"--password-cost must be {low}..{high}, got {args.password_cost}")
     if args.ping_interval <= 0 or args.ping_timeout <= 0:
         raise ConfigError("--ping-interval and --ping-timeout must be positive")
+    if args.store and args.mongo_url:
+        raise ConfigError("give --store or --mongo-url, not both")
+    store_url = args.store or args.mongo_url or MEMORY_URL
+    try:
+        backend_of(store_url)
+    except ValueError as exc:
+        raise ConfigError(f"--store: {exc}") from None
     try:
         faults = parse_faults(args.fault)
     except FaultError as exc:
         raise ConfigError(str(exc)) from None
     return ServerConfig(
         jwt_secret=secret, host=args.host, port=args.port, cors_origins=origins,
-        mongo_url=args.mongo_url, faults=faults, log_level=level,
+        store_url=store_url, faults=faults, log_level=level,
         password_cost=args.password_cost, ping_interval_s=args.ping_interval,
         ping_timeout_s=args.ping_timeout, dev=args.dev,
     )

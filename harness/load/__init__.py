@@ -1,5 +1,8 @@
 """Load runs on Locust: simulated users, the per-process run context, the plugin, reports.
 
-Everything under `harness.load` imports Locust, which monkey-patches the process it is
-imported in (gevent): never import it from the server, the contract or asyncio code.
+Most of `harness.load` imports Locust, which monkey-patches the process it is imported in
+(gevent): never import it from the server, the contract or asyncio code. The pure pieces say
+so in their docstrings and are tested in the tests' own process: `followed` (what a user
+follows and reads again after a drop), `share` (which store owner moves an order),
+`in_flight` (a send awaiting its ack), `user_random` (a user's random stream) and `options`.
 """

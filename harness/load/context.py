@@ -42,6 +42,7 @@ from .in_flight import Awaited, InFlight
 from .options import LoadOptions
 from .reconnect_stats import ReconnectionBook
 from .witness_link import Offer, OfferQuota, WitnessLink
+from .workers import WorkerBook
 
 if TYPE_CHECKING:
     from .outage import OutageWatch
@@ -90,6 +91,12 @@ class RunContext:
         self.start_failures: dict[str, int] = {}
         #: Reconnects, cuts, connection trouble and outages (reconnect.py, outage.py).
         self.reconnection = ReconnectionBook()
+        #: The clock keeper (runtime._ClockKeeper) and the cut plan's greenlet, where the
+        #: plugin runs them (set by the plugin).
+        self.clock_keeper: Any = None
+        self.cut_plan_greenlet: Any = None
+        #: The scenario's name, for the report (set by the plugin).
+        self.scenario: str | None = None
         #: Set by the plugin in the process that runs users: decides whether the target is down.
         self.outage_watch: OutageWatch | None = None
         #: Users of this process so far (each one's number: its data's seed and e-mail).
@@ -104,7 +111,6 @@ class RunContext:
         self.started_at: float | None = None
         #: When this process began (wall ms): no order of this run is older.
         self.born_ms = time.time() * 1000.0
-        self.drained_workers: set[str] = set()
         self.report_written = False
         #: Set when the planned duration was reached (the run drained and ended as planned).
         self.ran_to_the_end = False
@@ -117,12 +123,8 @@ class RunContext:
                                           "bad_tokens_accepted": 0}
         self.bad_tokens_accepted: list[str] = []
         self.health = GeneratorHealth()
-        #: The latest cumulative report of each worker process (master only).
-        self.workers: dict[str, dict[str, Any]] = {}
-        #: Locust node id -> (the worker's process name, wall ms it was last heard from).
-        self.worker_nodes: dict[str, tuple[str, float]] = {}
-        #: Workers that went missing mid-run, by node id (master only; report.json `lost_workers`).
-        self.lost_workers: dict[str, dict[str, Any]] = {}
+        #: The master's view of its workers (workers.py); empty in a one-process run.
+        self.workers = WorkerBook()
         #: Records this process took for the books so far, by event (see `own_counts`).
         self.taken: dict[str, dict[str, int]] = {"changes": {}, "receipts": {}}
         self._fire = fire
@@ -385,14 +387,10 @@ class RunContext:
         moment it was last heard from to the moment it was found lost (it may have run,
         silent, until then; see `Reconciler.process_lost`). One never heard from is judged
         from the run's start."""
-        if node_id in self.lost_workers:
-            return
         now_ms = self.now_ms()
-        never_heard = (None, (self.started_at or now_ms / 1000.0) * 1000.0)
-        process, last_heard_ms = self.worker_nodes.get(node_id, never_heard)
-        self.lost_workers[node_id] = {"node": node_id, "process": process,
-                                      "last_heard_ms": last_heard_ms}
-        if self.reconciler is not None:
+        lost = self.workers.mark_lost(node_id, (self.started_at or now_ms / 1000.0) * 1000.0)
+        if lost is not None and self.reconciler is not None:
+            process, last_heard_ms = lost
             self.reconciler.process_lost(process or f"node {node_id}", last_heard_ms, now_ms)
 
     # --- worker to master ------------------------------------------------------------------------
@@ -430,7 +428,4 @@ class RunContext:
 
     def merge_worker(self, report: dict[str, Any], node_id: str) -> None:
         """Keep a worker's running totals (records and latency are merged as they come)."""
-        self.worker_nodes[node_id] = (report["process"], self.now_ms())
-        self.workers[report["process"]] = {k: v for k, v in report.items()
-                                           if k not in ("records", "latency")}
-
+        self.workers.heard(node_id, report, self.now_ms())

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 
 from ..latency import new_histogram, summarize
 from .arrival import KERNEL
 from .collector import Collector
+
+if TYPE_CHECKING:
+    from locust.env import Environment
 
 #: Thresholds beyond which a sample counts against the generator.
 CPU_LIMIT_PERCENT = 90.0
@@ -81,11 +84,11 @@ class GeneratorHealth:
         self.receive_delay.record_value(min(max(1, int(delay_ms * 1000.0)), 60_000_000))
         self.stamped["kernel" if source == KERNEL else "read"] += 1
 
-    def watch(self, environment: Any) -> gevent.Greenlet:
+    def watch(self, environment: Environment) -> gevent.Greenlet:
         self.collector.start()
         return gevent.spawn(self._run, environment)
 
-    def _run(self, environment: Any) -> None:
+    def _run(self, environment: Environment) -> None:
         last_cpu, last_wall = time.process_time(), time.monotonic()
         probes = 0
         while True:

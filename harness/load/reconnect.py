@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import gevent
 from gevent.queue import Queue
 from locust import events
+from locust.env import Environment
 from locust.runners import MasterRunner
 
 from ..contract import Role
@@ -40,8 +41,10 @@ from ..errors import CatchUpFailed, TargetUnreachable
 from ..ledger.reader import EventFacts, OrderFacts
 from . import runtime  # noqa: F401  (first: its `init` listener makes the RunContext used here)
 from .disruption import CuttableClient, plan_for, run_plan
+from .followed import FollowedOrders
 from .outage import OutageWatch
 from .reconnect_stats import REQUEST_TYPE, TIME_TO_CONSISTENT, TIME_TO_RECONNECT
+from .runtime import context_if_any
 
 if TYPE_CHECKING:
     from ..ledger import SocketLedger
@@ -59,7 +62,6 @@ CLIENT_DISCONNECT = "client disconnect"
 DISCOVERY_MARGIN_MS = 5_000.0
 _LIST_LIMIT = 100
 _MAX_PAGES = 20
-_FINISHED_KEPT = 50_000
 
 
 
@@ -112,13 +114,8 @@ class Follower:
         self.book = self.ctx.reconnection
         self.role: Role = user.role
         self.target = self.ctx.target
-        #: Followed orders: id -> (status, progress), open ones only (progress: the version,
-        #: or the status's place in the flow where the target sends no versions).
-        self.orders: dict[str, tuple[str, int]] = {}
-        #: Orders seen to end: id -> when (monotonic). Recent ones are read after a drop too:
-        #: the change that ended one may have been learned from an HTTP answer (or from one
-        #: event of several) while the socket's copies were lost in the drop.
-        self._finished: OrderedDict[str, float] = OrderedDict()
+        #: The orders the user follows, and those that ended lately (followed.py).
+        self.followed = FollowedOrders(self.target.reader.progress, self.target.terminal)
         self.up = False
         self.ever_connected = False
         self.stopped = False
@@ -150,26 +147,10 @@ class Follower:
         self._note(order.id, order.status, order.version)
 
     def _note(self, order_id: str | None, status: str | None, version: int | None) -> None:
-        if order_id is None or status is None:
-            return
-        progress = self.target.reader.progress(status, version)
-        if progress is None:
-            return
-        if order_id in self._finished:
-            return
-        known = self.orders.get(order_id)
-        if known is not None and known[1] >= progress:
-            return
-        if self.target.terminal(status):
-            self._finish(order_id)
-        else:
-            self.orders[order_id] = (status, progress)
+        self.followed.note(order_id, status, version)
 
     def _finish(self, order_id: str) -> None:
-        self.orders.pop(order_id, None)
-        self._finished[order_id] = time.monotonic()
-        while len(self._finished) > _FINISHED_KEPT:
-            self._finished.popitem(last=False)
+        self.followed.finish(order_id)
 
     # --- the connection ------------------------------------------------------------------------
 
@@ -254,12 +235,8 @@ class Follower:
 
     def _catch_up_run(self, generation: int) -> None:
         try:
-            ids = list(self.orders)
             since = (self.away_since or time.monotonic()) - self.ctx.options.settle_s - 1.0
-            for order_id, ended in reversed(self._finished.items()):
-                if ended < since:
-                    break
-                ids.append(order_id)
+            ids = self.followed.to_read(since)
             # Every listed order not yet to be read, even one followed by now: the socket is
             # up again, and an order created while away can have its next change heard live
             # while this listing was on its way (its missed `newOrder` still needs the read).
@@ -414,8 +391,8 @@ class Follower:
 # --- the plugin ------------------------------------------------------------------------------------
 
 @events.init.add_listener
-def _on_init(environment: Any, **_: Any) -> None:
-    ctx = getattr(environment, "harness", None)
+def _on_init(environment: Environment, **_: Any) -> None:
+    ctx = context_if_any(environment)
     if ctx is None:
         return
     opts = ctx.options
@@ -425,12 +402,12 @@ def _on_init(environment: Any, **_: Any) -> None:
 
 
 @events.test_start.add_listener
-def _on_test_start(environment: Any, **_: Any) -> None:
-    ctx = getattr(environment, "harness", None)
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    ctx = context_if_any(environment)
     if ctx is None or isinstance(environment.runner, MasterRunner):
         return
     plan = ctx.reconnection.plan
-    running = getattr(ctx, "cut_plan_greenlet", None)
+    running = ctx.cut_plan_greenlet
     if plan is None or (running is not None and not running.dead):
         return
     rng = random.Random(f"{ctx.options.seed}/cuts/{ctx.process}")

@@ -128,7 +128,7 @@ def _iso_ms(ms: float | None) -> str | None:
 def sections(ctx: Any, reconciler: Any) -> dict[str, Any]:
     """report.json's `reconnection` and `outages`, from this process and its workers."""
     book: ReconnectionBook = ctx.reconnection
-    parts = [book.to_wire()] + [w["reconnection"] for w in ctx.workers.values()
+    parts = [book.to_wire()] + [w["reconnection"] for w in ctx.workers.totals.values()
                                 if "reconnection" in w]
     total: dict[str, Any] = {name: sum(p[name] for p in parts) for name in _COUNTERS}
     cuts_by_kind: dict[str, int] = {}

@@ -12,7 +12,7 @@ import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 
@@ -26,6 +26,9 @@ from .context import CONNECT, EMIT_SUFFIX, FANOUT_SUFFIX, LOCATION_ACK, RunConte
 from .health import verdict as health_verdict
 from .reconnect_stats import sections as reconnect_sections
 
+if TYPE_CHECKING:
+    from locust.env import Environment
+
 
 def _iso(ts: float | None) -> str | None:
     if ts is None:
@@ -33,7 +36,7 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
+def build_report(environment: Environment, ctx: RunContext) -> dict[str, Any]:
     assert ctx.reconciler is not None
     rec = ctx.reconciler
     counts = CountsByEvent()
@@ -47,7 +50,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
     time_sync = ctx.time_sync_supported
     isolation = dict(ctx.isolation)
     accepted = list(ctx.bad_tokens_accepted)
-    for worker in ctx.workers.values():
+    for worker in ctx.workers.totals.values():
         for name, n in worker.get("isolation", {}).items():
             isolation[name] = isolation.get(name, 0) + n
         accepted += worker.get("bad_tokens_accepted", [])
@@ -86,7 +89,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
         "run": {
             "id": opts.run_id,
             "target": environment.host,
-            "scenario": getattr(environment, "harness_scenario", None),
+            "scenario": ctx.scenario,
             "users": users,
             "seed": opts.seed,
             "harness_version": __version__,
@@ -99,7 +102,7 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
             "requested_order_rate": opts.order_rate,
             "achieved_order_rate": round(orders / duration, 3),
             "orders_created": orders,
-            "workers": len(ctx.workers),
+            "workers": len(ctx.workers.totals),
             "event_timeout_s": opts.event_timeout_s,
         },
         "events": events,
@@ -117,16 +120,16 @@ def build_report(environment: Any, ctx: RunContext) -> dict[str, Any]:
                   "note": _clock_note(ctx, bool(time_sync))},
         "missing_samples": [list(m) for m in rec.missing_samples],
         "generator": _generator(
-            ([ctx.health.summary(ctx.process)] if not ctx.workers else [])
-            + [w["generator"] for w in ctx.workers.values() if "generator" in w], witness),
-        "processes": ([w["own"] for w in ctx.workers.values() if "own" in w] if ctx.workers
+            ([ctx.health.summary(ctx.process)] if not ctx.workers.totals else [])
+            + [w["generator"] for w in ctx.workers.totals.values() if "generator" in w], witness),
+        "processes": ([w["own"] for w in ctx.workers.totals.values() if "own" in w] if ctx.workers.totals
                       else [ctx.own_counts()]),
         "late_events": rec.late,
         "recorded_late_events": rec.recorded_late,
         "foreign_events": rec.foreign,
         "lost_workers": [{"node": w["node"], "process": w["process"],
                           "last_heard_at": _iso(w["last_heard_ms"] / 1000.0)}
-                         for w in ctx.lost_workers.values()],
+                         for w in ctx.workers.lost.values()],
         "not_judged": rec.not_judged,
         "unanswered": {"requests": rec.unanswered_requests, "events": rec.unanswered_events},
         "latency_clamped": ctx.book.clamped,
@@ -139,7 +142,7 @@ _CATCH = re.compile(r"^CatchResponseError\((['\"])(.*)\1\)$")
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
-def http_section(environment: Any) -> dict[str, Any]:
+def http_section(environment: Environment) -> dict[str, Any]:
     """The API requests in Locust's statistics (merged from every worker in the master):
     how many were sent, how many failed, and the commonest failures by request and reason."""
     stats = getattr(environment, "stats", None)
@@ -180,7 +183,7 @@ def _witness(ctx: RunContext) -> dict[str, Any]:
                                   problem=ctx.witness.problem)
 
 
-def write_report(environment: Any, ctx: RunContext, *, incomplete: str | None = None,
+def write_report(environment: Environment, ctx: RunContext, *, incomplete: str | None = None,
                  quiet: bool = False) -> Path:
     """Write the run folder. `incomplete` says why the run did not end as planned (a
     checkpoint, an interruption, a lost worker): the report then holds what was measured up

@@ -15,21 +15,26 @@ import os
 import signal
 import sys
 import time
+import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gevent
 import locust.argument_parser
 import locust.runners
-from locust import events
+from locust import User, events
+from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
-from ..contract import Event
+from ..contract import Event, Role
 from ..errors import LoadConfigError
 from .context import RunContext
 from .options import add_arguments, from_parsed
 from .reconnect_stats import REJOIN_GRACE_MAX_S
 from .witness_link import WitnessLink
+
+U = TypeVar("U", bound=type)
 
 log = logging.getLogger("harness")
 
@@ -66,14 +71,24 @@ _LOCUST_DEFAULTS = functools.cache(locust.argument_parser.default_args_dict)
 locust.argument_parser.default_args_dict = lambda: dict(_LOCUST_DEFAULTS())
 
 
-def context_of(environment: Any) -> RunContext:
-    ctx = getattr(environment, "harness", None)
+#: Each Locust environment's run context (one per process), kept beside the environment
+#: rather than set on it: Locust's `Environment` declares its own attributes.
+_CONTEXTS: weakref.WeakKeyDictionary[Environment, RunContext] = weakref.WeakKeyDictionary()
+
+
+def context_of(environment: Environment) -> RunContext:
+    ctx = _CONTEXTS.get(environment)
     if ctx is None:
         raise RuntimeError("the harness plugin is not loaded (import harness.load.runtime)")
     return ctx
 
 
-def process_share(environment: Any) -> tuple[int, int]:
+def context_if_any(environment: Environment) -> RunContext | None:
+    """The run context, or None where the plugin made none (a run it refused)."""
+    return _CONTEXTS.get(environment)
+
+
+def process_share(environment: Environment) -> tuple[int, int]:
     """(processes that share the orders, this one's index) for store owners' division of work."""
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
@@ -148,7 +163,7 @@ def _add_options(parser: Any, **_: Any) -> None:
 
 
 @events.init.add_listener
-def _on_init(environment: Any, **_: Any) -> None:
+def _on_init(environment: Environment, **_: Any) -> None:
     parsed = environment.parsed_options
     if parsed is None:  # used as a library without a command line
         return
@@ -160,10 +175,10 @@ def _on_init(environment: Any, **_: Any) -> None:
     runner = environment.runner
     is_worker = isinstance(runner, WorkerRunner)
     ctx = RunContext(options, fire=environment.events.request.fire, keeps_books=not is_worker)
-    environment.harness = ctx
+    _CONTEXTS[environment] = ctx
     # The report's `run.scenario`: `harness load` passes it; else the locustfile's name.
-    environment.harness_scenario = (os.environ.get("HARNESS_SCENARIO")
-                                    or Path(str(getattr(parsed, "locustfile", "") or "")).stem or None)
+    ctx.scenario = (os.environ.get("HARNESS_SCENARIO")
+                    or Path(str(getattr(parsed, "locustfile", "") or "")).stem or None)
     ctx.pacer = None
     if options.order_rate:
         share = int(os.environ.get("HARNESS_WORKERS", "1") or 1) if is_worker else 1
@@ -176,9 +191,9 @@ def _on_init(environment: Any, **_: Any) -> None:
         # The harness ends the run itself, so that it can drain first (see `_drain`).
         parsed.run_time = None
     if isinstance(runner, MasterRunner):
-        ctx.drained_workers = set()
+        ctx.workers.drained = set()
         runner.register_message(RECORDS_MSG, lambda environment, msg, **kw: _merge(ctx, msg))
-        runner.register_message(DRAINED_MSG, lambda environment, msg, **kw: ctx.drained_workers.add(msg.node_id))
+        runner.register_message(DRAINED_MSG, lambda environment, msg, **kw: ctx.workers.drained.add(msg.node_id))
     elif is_worker:
         runner.register_message(DRAIN_MSG, lambda environment, msg, **kw: gevent.spawn(_drain_worker, environment))
         gevent.spawn(_ship_forever, environment)
@@ -191,7 +206,7 @@ def _on_init(environment: Any, **_: Any) -> None:
     _take_ctrl_c(ctx, is_worker)
 
 
-def _start_witness(environment: Any, ctx: RunContext) -> None:
+def _start_witness(environment: Environment, ctx: RunContext) -> None:
     """The witness's link, in the process that keeps the books: its process starts when the
     first user offers itself (witness_link.py), against the run's target."""
     opts = ctx.options
@@ -229,13 +244,27 @@ def _take_ctrl_c(ctx: RunContext, is_worker: bool) -> None:
     gevent.signal_handler(signal.SIGINT, interrupt)
 
 
-def _size_user_classes(environment: Any, options: Any, parsed: Any) -> None:
-    from .users import Driver, StoreOwner  # noqa: PLC0415  (the users import this plugin)
+#: The user classes whose count an option sets, by role: they register themselves
+#: (`counted_by_options`), so this plugin imports none of them.
+_COUNTED: dict[Role, list[type[User]]] = {}
 
+
+def counted_by_options(role: Role) -> Callable[[U], U]:
+    """Class decorator: the class's `fixed_count` comes from the run's options for `role`
+    (`--store-owners`; `--drivers`, by default 5 % of the users)."""
+    def register(cls: U) -> U:
+        _COUNTED.setdefault(role, []).append(cls)
+        return cls
+    return register
+
+
+def _size_user_classes(environment: Environment, options: Any, parsed: Any) -> None:
     users = int(getattr(parsed, "num_users", 0) or 0)
-    drivers = options.drivers or max(1, math.ceil(users * 0.05))
-    StoreOwner.fixed_count = options.store_owners
-    Driver.fixed_count = drivers
+    counts = {Role.STORE_OWNER: options.store_owners,
+              Role.DRIVER: options.drivers or max(1, math.ceil(users * 0.05))}
+    for role, classes in _COUNTED.items():
+        for cls in classes:
+            cls.fixed_count = counts[role]
 
 
 def _merge(ctx: RunContext, msg: Any) -> None:
@@ -244,28 +273,28 @@ def _merge(ctx: RunContext, msg: Any) -> None:
     ctx.merge_worker(msg.data, msg.node_id)
 
 
-def _notice_lost_workers(environment: Any, ctx: RunContext) -> None:
+def _notice_lost_workers(environment: Environment, ctx: RunContext) -> None:
     """Locust marks a worker missing after HEARTBEAT_LIVENESS missed heartbeats (and forgets
     it a minute later): the harness keeps it, to judge around its loss and to report it."""
     for client in environment.runner.clients.all:
-        if client.state == STATE_MISSING and client.id not in ctx.lost_workers:
+        if client.state == STATE_MISSING and client.id not in ctx.workers.lost:
             ctx.worker_lost(client.id)
             log.error("harness: worker %s was lost mid-run; the run goes on without its users "
                       "and its report will be marked incomplete", client.id)
 
 
-def _ship(environment: Any) -> None:
+def _ship(environment: Environment) -> None:
     ctx = context_of(environment)
     environment.runner.send_message(RECORDS_MSG, ctx.worker_report())
 
 
-def _ship_forever(environment: Any) -> None:
+def _ship_forever(environment: Environment) -> None:
     while True:
         gevent.sleep(SHIP_EVERY_S)
         _ship(environment)
 
 
-def _settle_forever(environment: Any) -> None:
+def _settle_forever(environment: Environment) -> None:
     ctx = context_of(environment)
     last_progress = next_checkpoint = time.monotonic()
     checkpoints = 0
@@ -304,16 +333,15 @@ def _books_horizon(ctx: RunContext) -> float:
     may be in, and a receipt judged before the change is recorded would be called foreign
     or leaked, and the change's expectations missing (a server that answers late)."""
     horizon = ctx.now_ms() - 2000.0 * SHIP_EVERY_S
-    live = [(process, ms) for node, (process, ms) in ctx.worker_nodes.items()
-            if node not in ctx.lost_workers]
+    live = ctx.workers.live_nodes()
     if live:
         horizon = min(horizon, min(ms for _, ms in live) - 1000.0 * SHIP_EVERY_S)
-    awaited = [ctx.awaited_since_ms()] + [ctx.workers.get(process, {}).get("awaited_since_ms")
+    awaited = [ctx.awaited_since_ms()] + [ctx.workers.totals.get(process, {}).get("awaited_since_ms")
                                           for process, _ in live]
     return min([horizon] + [ms for ms in awaited if ms is not None])
 
 
-def progress_line(environment: Any, ctx: RunContext) -> str:
+def progress_line(environment: Environment, ctx: RunContext) -> str:
     """One line a person can follow a long run by: what happened so far, and what went wrong."""
     from ..ledger import CountsByEvent  # noqa: PLC0415  (ledger is loaded by then; kept out of the plugin's import)
 
@@ -321,7 +349,7 @@ def progress_line(environment: Any, ctx: RunContext) -> str:
     counts = CountsByEvent()
     counts.add(ctx.reconciler.counts)
     counts.add(ctx.counts)
-    for worker in ctx.workers.values():
+    for worker in ctx.workers.totals.values():
         counts.add(CountsByEvent.from_dict(worker["counts"]))
     total = counts.total()
     rec = ctx.reconciler
@@ -343,7 +371,7 @@ def _wait_quiet(ctx: RunContext, limit_s: float) -> None:
     ctx.reconnection.wait_rejoined(gevent.sleep)
 
 
-def _drain_worker(environment: Any) -> None:
+def _drain_worker(environment: Environment) -> None:
     ctx = context_of(environment)
     ctx.draining = True
     _wait_quiet(ctx, ctx.options.event_timeout_s)
@@ -351,7 +379,7 @@ def _drain_worker(environment: Any) -> None:
     environment.runner.send_message(DRAINED_MSG, None)
 
 
-def drain_and_quit(environment: Any) -> None:
+def drain_and_quit(environment: Environment) -> None:
     """Stop causing changes, wait for events in flight, close the books, quit Locust."""
     ctx = context_of(environment)
     runner = environment.runner
@@ -360,10 +388,10 @@ def drain_and_quit(environment: Any) -> None:
     log.info("harness: duration reached; draining events in flight")
     if isinstance(runner, MasterRunner):
         _notice_lost_workers(environment, ctx)
-        expected = {c.id for c in runner.clients.all if c.id not in ctx.lost_workers}
+        expected = {c.id for c in runner.clients.all if c.id not in ctx.workers.lost}
         runner.send_message(DRAIN_MSG, None)
         deadline = time.monotonic() + ctx.options.event_timeout_s + 5 + REJOIN_GRACE_MAX_S
-        while time.monotonic() < deadline and not expected <= ctx.drained_workers:
+        while time.monotonic() < deadline and not expected <= ctx.workers.drained:
             gevent.sleep(0.1)
     else:
         _wait_quiet(ctx, ctx.options.event_timeout_s)
@@ -373,16 +401,16 @@ def drain_and_quit(environment: Any) -> None:
     runner.quit()
 
 
-def _why_incomplete(environment: Any, ctx: RunContext) -> str | None:
+def _why_incomplete(environment: Environment, ctx: RunContext) -> str | None:
     """None when the run drained and ended as planned; otherwise why it did not."""
     runner = environment.runner
     not_judged = ctx.reconciler.not_judged if ctx.reconciler is not None else 0
     if isinstance(runner, MasterRunner):
         _notice_lost_workers(environment, ctx)
-        if ctx.lost_workers:
+        if ctx.workers.lost:
             lost = "; ".join(f"{w['node']} (process {w['process']}, last heard "
                              f"{time.strftime('%H:%M:%S', time.gmtime(w['last_heard_ms'] / 1000))} UTC)"
-                             for w in ctx.lost_workers.values())
+                             for w in ctx.workers.lost.values())
             return (f"worker(s) lost mid-run: {lost}; their users were not judged from then on "
                     f"({not_judged} expectations and receipts not judged)")
     unjudged = (f"; {not_judged} expectations and receipts after the workers' last records "
@@ -395,7 +423,7 @@ def _why_incomplete(environment: Any, ctx: RunContext) -> str | None:
     return None
 
 
-def _force_end(environment: Any) -> None:
+def _force_end(environment: Environment) -> None:
     ctx = context_of(environment)
     if ctx.report_written:
         return
@@ -407,8 +435,8 @@ def _force_end(environment: Any) -> None:
 
 
 @events.test_start.add_listener
-def _on_test_start(environment: Any, **_: Any) -> None:
-    ctx = getattr(environment, "harness", None)
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    ctx = context_if_any(environment)
     if ctx is None or isinstance(environment.runner, WorkerRunner):
         return
     ctx.started_at = time.time()
@@ -417,8 +445,8 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 
 
 @events.quitting.add_listener
-def _on_quitting(environment: Any, **_: Any) -> None:
-    ctx = getattr(environment, "harness", None)
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    ctx = context_if_any(environment)
     if ctx is None or isinstance(environment.runner, WorkerRunner):
         return
     from .report import write_report  # noqa: PLC0415  (report imports this plugin)
@@ -435,8 +463,8 @@ def _on_quitting(environment: Any, **_: Any) -> None:
         # books close on what it shipped last. What it had not shipped yet (receipts, changes
         # still awaiting their answers) is set apart as not judged, as for a lost worker,
         # never called missing or leaked.
-        for node, (process, last_heard_ms) in ctx.worker_nodes.items():
-            if node not in ctx.lost_workers and node not in ctx.drained_workers:
+        for node, (process, last_heard_ms) in ctx.workers.nodes.items():
+            if node not in ctx.workers.lost and node not in ctx.workers.drained:
                 ctx.reconciler.process_lost(process, last_heard_ms)
     ctx.reconciler.finish()
     if ctx.witness is not None:

@@ -23,6 +23,7 @@ from faker import Faker
 from gevent.event import Event as GEvent
 from gevent.queue import Empty, Queue
 from locust import FastHttpUser, task
+from locust.env import Environment
 from locust.exception import StopTest, StopUser
 from locust.user.users import LOCUST_STATE_RUNNING
 
@@ -37,7 +38,8 @@ from .identity import Identity
 from .outage import unreachable
 from .reconnect import Follower, WorkQueue
 from .recorded_socket import RecordedSocket, client_options
-from .runtime import context_of, process_share
+from .runtime import context_of, counted_by_options, process_share
+from .share import owner_of
 from .user_random import UserRandom
 
 _DRIVER_CACHE_S = 20.0
@@ -83,7 +85,7 @@ class OrderAppUser(FastHttpUser):
     #: Whether the witness may open a second tab of this user (not of adversaries).
     witnessed = True
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         self.ctx: RunContext = context_of(environment)
         opts = self.ctx.options
@@ -303,7 +305,7 @@ class Customer(OrderAppUser):
     guest_share = 0.1
     follow_timeout_s = 120.0
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         self._done: dict[str, GEvent] = {}
 
@@ -428,6 +430,7 @@ class GuestSocket:
         self.socket.close()
 
 
+@counted_by_options(Role.STORE_OWNER)
 class StoreOwner(OrderAppUser):
     """Hears of every order through `newOrder`; moves its share of them as far as a store
     owner moves orders in the file's lifecycle, and assigns delivery orders to one of the
@@ -436,7 +439,7 @@ class StoreOwner(OrderAppUser):
     role = Role.STORE_OWNER
     fixed_count = 5
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         self.work: Queue[OrderFacts | str] = WorkQueue()
         self._drivers: list[str] = []
@@ -450,12 +453,10 @@ class StoreOwner(OrderAppUser):
 
     def _mine(self, order_id: str) -> bool:
         """One owner acts on each order: its process by hash, then an owner within it."""
-        share, index = process_share(self.environment)
-        h = zlib.crc32(order_id.encode())
-        if h % share != index:
-            return False
+        processes, index = process_share(self.environment)
         local = self.ctx.store_owners_here
-        return bool(local) and local[(h // share) % len(local)] is self
+        owner = owner_of(order_id, processes, index, len(local))
+        return owner is not None and local[owner] is self
 
     def resume(self, order: OrderFacts, document: Any) -> None:
         # Catch-up lists every order placed while away: another run's are not ours to move.
@@ -541,13 +542,14 @@ class StoreOwner(OrderAppUser):
         return self.rng.choice(self._drivers) if self._drivers else None
 
 
+@counted_by_options(Role.DRIVER)
 class Driver(OrderAppUser):
     """Picks up what is assigned to it, reports its location on the way, and delivers."""
 
     role = Role.DRIVER
     fixed_count = 1
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         self.work: Queue[OrderFacts | str] = WorkQueue()
 

@@ -2,6 +2,22 @@
 
 Two implementations exist (embedded mongomock-motor, real MongoDB); the domain code must
 only use what is declared here so that either can be plugged in by `open_store`.
+
+What a new backend must provide (`Store`):
+
+* `orders` and `users`: two `Collection`s, the six calls of PyMongo's async collection the
+  repositories make (`insert_one`, `find_one`, `find` with `sort`/`skip`/`limit`/`to_list`,
+  `count_documents`, `find_one_and_update` with `$set`, `$inc` and `$push`, `create_index`),
+  with MongoDB's semantics: `find_one_and_update` is atomic on one document, and answers
+  the document after the update with `return_document=ReturnDocument.AFTER`.
+* `watch_orders(resume_after)`: a `ChangeStream` of MongoDB change-event documents for every
+  insert and update of `orders` (`operationType`, `documentKey`, `fullDocument` on inserts,
+  `updateDescription.updatedFields` on updates, `_id` the resume token), in commit order,
+  resumable from any token it handed out, or raising `ChangeStreamHistoryLost`.
+* `ping()` (raise if unusable, `ChangeStreamsUnsupported` if it cannot stream changes) and
+  `close()`.
+
+Then register it by URL scheme in `store/__init__.py` (`BACKENDS`).
 """
 
 from __future__ import annotations
@@ -47,12 +63,41 @@ class ChangeStream(Protocol):
     async def close(self) -> None: ...
 
 
+class Cursor(Protocol):
+    """What `Collection.find` answers: chained `sort`, `skip` and `limit`, then `to_list`."""
+
+    def sort(self, keys: list[tuple[str, int]]) -> Cursor: ...
+
+    def skip(self, count: int) -> Cursor: ...
+
+    def limit(self, count: int) -> Cursor: ...
+
+    async def to_list(self, length: int | None) -> list[dict[str, Any]]: ...
+
+
+class Collection(Protocol):
+    """The calls of PyMongo's async collection the repositories make, and no others."""
+
+    async def insert_one(self, document: dict[str, Any]) -> Any: ...
+
+    async def find_one(self, query: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    def find(self, query: dict[str, Any], projection: dict[str, Any] | None = None) -> Cursor: ...
+
+    async def count_documents(self, query: dict[str, Any]) -> int: ...
+
+    async def find_one_and_update(self, query: dict[str, Any], update: dict[str, Any],
+                                  **options: Any) -> dict[str, Any] | None: ...
+
+    async def create_index(self, keys: list[tuple[str, int]], **options: Any) -> str: ...
+
+
 @runtime_checkable
 class Store(Protocol):
-    """Two async collections (Motor/PyMongo-async API) and a change feed of `orders`."""
+    """Two async collections and a change feed of `orders` (what a backend provides: above)."""
 
-    orders: Any
-    users: Any
+    orders: Collection
+    users: Collection
 
     def watch_orders(self, resume_after: dict[str, Any] | None = None) -> ChangeStream: ...
 

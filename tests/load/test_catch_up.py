@@ -170,7 +170,7 @@ class CutOwner(users.StoreOwner):
             listing.set()   # the catch-up's listing: held until the order's next change is in
             moved.wait(20)
             for _ in range(100):
-                if seen["order"] in self.follower.orders:
+                if seen["order"] in self.follower.followed.open:
                     break
                 gevent.sleep(0.05)
         return answer

@@ -1,0 +1,27 @@
+"""The master's view of its workers (harness/load/workers.py), without Locust: what the books use
+to hold judging until a silent worker is heard from or declared lost (issue 12)."""
+
+from __future__ import annotations
+
+from harness.load.workers import WorkerBook
+
+
+def test_a_report_keeps_the_totals_not_the_records() -> None:
+    book = WorkerBook()
+    book.heard("node-a", {"process": "h-1", "records": {"changes": [1]}, "latency": b"x", "connects": 3}, 1000.0)
+    assert book.totals == {"h-1": {"process": "h-1", "connects": 3}}
+    assert book.nodes == {"node-a": ("h-1", 1000.0)}
+    book.heard("node-a", {"process": "h-1", "connects": 5}, 2000.0)
+    assert book.totals["h-1"]["connects"] == 5 and book.nodes["node-a"] == ("h-1", 2000.0)
+
+
+def test_a_lost_worker_is_judged_from_when_it_was_last_heard_and_only_once() -> None:
+    book = WorkerBook()
+    book.heard("node-a", {"process": "h-1"}, 1500.0)
+    book.heard("node-b", {"process": "h-2"}, 1700.0)
+    assert book.mark_lost("node-a", run_started_ms=1000.0) == ("h-1", 1500.0)
+    assert book.mark_lost("node-a", run_started_ms=1000.0) is None
+    assert book.live_nodes() == [("h-2", 1700.0)]
+    # Never heard from: from the run's start.
+    assert book.mark_lost("node-c", run_started_ms=1000.0) == (None, 1000.0)
+    assert set(book.lost) == {"node-a", "node-c"}
