@@ -41,6 +41,9 @@ serve: $(STAMP)
 ## with the machine to themselves
 TEST_WORKERS ?= 4
 test: $(STAMP) $(JS)/node_modules/.package-lock.json
+	@# The tests start hundreds of Python processes, and this environment may forbid them to
+	@# write bytecode (PYTHONDONTWRITEBYTECODE): compiled once here, each import is a read.
+	$(BIN)/python -m compileall -q harness reference_server scenarios tests > /dev/null
 	$(BIN)/ruff check harness reference_server; lint=$$?; \
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone"; shared=$$?; \
 	$(BIN)/python -m pytest -m alone; alone=$$?; \

@@ -235,7 +235,7 @@ def light_runs(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) ->
     urls = {name: servers.get(*faults).url
             for name, faults in (("clean", ()), ("delay", (f"delay={DELAY_MS}",)))}
     return concurrently({name: (lambda name=name: run_load(urls[name], folder / name,
-                                                           users=LIGHT_USERS, seed=21))
+                                                           users=LIGHT_USERS, seed=21, witness=True))
                          for name in urls})
 
 
@@ -263,6 +263,12 @@ def _server_part_ms(report: dict[str, Any], event: str) -> float:
 # The median's bound widens by that difference; what pins the harness's own stamps down is
 # the floor: no delivery from the delayed server may come sooner than the delay after the
 # request that caused it (a trigger stamped late, or a receipt stamped early, breaks it).
+# And a busy machine makes the delayed server itself late: its one queue of held events
+# wakes on timers, which a starved event loop fires late, and every held event carries that
+# lateness (seen on a fresh clone: 18 to 25 ms at the median, the clean run's own figures
+# twice their usual). The witness, an independent listener in a process of its own, sees the
+# same lateness; the bound widens by what it saw beyond the delay, and no more: a delay the
+# harness added is not in the witness's figures and still fails the test.
 @pytest.mark.alone
 @pytest.mark.parametrize("event", ["orderStatusUpdated", "newOrder"])
 @pytest.mark.parametrize("figure", ["trigger_to_delivery", "emit_to_delivery"])
@@ -276,7 +282,11 @@ def test_delay_moves_the_median_by_250_ms(light_runs: dict[str, LoadRun], event:
                f"{clean['generator']['note']} / {delayed['generator']['note']}")
     assert before["count"] >= 100 and after["count"] >= 100, context
     shift = after["p50_ms"] - before["p50_ms"]
-    tolerance = TOLERANCE_MS
+    witness_shift = (delayed["witness"]["events"][event]["emit_to_delivery"]["p50_ms"]
+                     - clean["witness"]["events"][event]["emit_to_delivery"]["p50_ms"])
+    context += f"; the witness's emit-to-delivery moved by {witness_shift:.3f} ms"
+    assert witness_shift >= DELAY_MS - TOLERANCE_MS, context  # the delay is there to be seen
+    tolerance = TOLERANCE_MS + max(0.0, witness_shift - DELAY_MS)
     if figure == "trigger_to_delivery":
         server = _server_part_ms(delayed, event) - _server_part_ms(clean, event)
         tolerance += abs(server)
