@@ -36,15 +36,15 @@ serve: $(STAMP)
 	$(BIN)/harness serve --dev --host $(HOST) --port $(PORT) --password-cost 4
 
 ## test: the whole test suite (CI runs exactly this through .ci/run): ruff on the packages
-## (pyproject.toml's rules), then every module not marked `alone`, four at a time (most of
-## their time is spent waiting on servers), then the load runs marked `alone` one at a time,
-## with the machine to themselves
+## and mypy --strict on the modules pyproject.toml lists; then every module not marked
+## `alone`, four at a time (most of their time is spent waiting on servers); then the load
+## runs marked `alone` one at a time, with the machine to themselves
 TEST_WORKERS ?= 4
 test: $(STAMP) $(JS)/node_modules/.package-lock.json
 	@# The tests start hundreds of Python processes, and this environment may forbid them to
 	@# write bytecode (PYTHONDONTWRITEBYTECODE): compiled once here, each import is a read.
 	$(BIN)/python -m compileall -q harness reference_server scenarios tests > /dev/null
-	$(BIN)/ruff check harness reference_server; lint=$$?; \
+	$(BIN)/ruff check harness reference_server && $(BIN)/mypy; lint=$$?; \
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone"; shared=$$?; \
 	$(BIN)/python -m pytest -m alone; alone=$$?; \
 	test $$lint -eq 0 -a $$shared -eq 0 -a $$alone -eq 0

@@ -63,7 +63,9 @@ def _action(operation: Operation, answer: dict[str, str], body: dict[str, Any] |
 
 
 def _checkout_body(schema: s.Schema, payment: dict[str, str]) -> dict[str, Any]:
-    p = lambda name: _property(schema, name)  # noqa: E731
+    def p(name: str) -> str:
+        return _property(schema, name)
+
     return {p("items"): "{items}", p("orderType"): "{order_type}", p("deliveryAddress"): "{address}",
             p("storeId"): "{store_id}", p("payment"): payment}
 
@@ -76,9 +78,15 @@ def document() -> dict[str, Any]:
     order = _property(order_out, "order")
     card = {"method": PaymentMethod.CARD.value, "card": "{card}"}
     saved = {"method": PaymentMethod.SAVED.value, "paymentMethodId": "{payment_method_id}"}
-    p = lambda name: _property(s.ORDER, name)  # noqa: E731
+
+    def p(name: str) -> str:
+        return _property(s.ORDER, name)
+
     payload = s.EVENT_PAYLOADS[Event.ORDER_STATUS_UPDATED]
-    e = lambda name: _property(payload, name)  # noqa: E731
+
+    def e(name: str) -> str:
+        return _property(payload, name)
+
     fields = {"order_id": e("orderId"), "status": e("status"), "customer_id": e("customerId"),
               "event_id": e("eventId"), "version": e("version"), "emitted_at": e("emittedAt")}
     on_status = {ChangeKind.STATUS.value}

@@ -23,7 +23,7 @@ import re
 import string
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -351,7 +351,7 @@ class _Reader:
             raise self.error(key, f"must be a list of strings, not {value!r}")
         return value
 
-    def known(self, keys: set[str] | frozenset[str] | tuple[str, ...]) -> None:
+    def known(self, keys: Collection[str]) -> None:
         unknown = sorted(set(self.table) - set(keys))
         if unknown:
             raise self.error(unknown[0], f"unknown key (known here: {', '.join(sorted(keys))})")

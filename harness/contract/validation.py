@@ -34,8 +34,9 @@ def problem(schema: Schema, data: Any) -> str | None:
     try:
         _validator(schema)(data)
     except fastjsonschema.JsonSchemaValueException as exc:
-        where = exc.name.replace("data", "", 1).lstrip(".") or "body"
-        return f"{where}: {exc.message.replace(exc.name + ' ', '', 1)}"
+        name = exc.name or "data"
+        where = name.replace("data", "", 1).lstrip(".") or "body"
+        return f"{where}: {exc.message.replace(name + ' ', '', 1)}"
     return None
 
 
@@ -89,7 +90,7 @@ STATED_PAYLOADS: dict[Event, Schema] = {event: _open_up(schema)
 
 def stated_problem(event: str, payload: Any) -> str | None:
     """Why a received payload breaks what the prose states of `event` (legacy statuses named)."""
-    schema = STATED_PAYLOADS.get(event)  # type: ignore[call-overload]  (a StrEnum key)
+    schema = STATED_PAYLOADS.get(event)  # type: ignore[call-overload]  # a StrEnum key
     if schema is None:
         return event_problem(event, payload)  # an unknown event, in its words
     found = problem(schema, payload)

@@ -94,7 +94,7 @@ class _FlatRecord:
     """A record of plain fields only: its wire form is its fields, in order."""
 
     def to_wire(self) -> list[Any]:
-        return list(astuple(self))  # type: ignore[call-overload]  (subclasses are dataclasses)
+        return list(astuple(self))  # type: ignore[call-overload]  # subclasses are dataclasses
 
     @classmethod
     def from_wire(cls: type[_Flat], w: list[Any]) -> _Flat:
