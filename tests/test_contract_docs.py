@@ -353,13 +353,19 @@ def test_contract_imports_neither_locust_nor_gevent() -> None:
     assert not offenders, "harness/contract must stay free of locust and gevent:\n" + "\n".join(offenders)
 
 
-def test_importing_the_contract_loads_neither_locust_nor_gevent() -> None:
-    code = ("import sys, harness.contract, harness.contract.documents; "
+@pytest.mark.parametrize("modules", [
+    "harness.contract, harness.contract.documents",
+    # The pure load modules harness/load/__init__.py names, tested in the tests' own process.
+    "harness.load.followed, harness.load.share, harness.load.workers, harness.load.in_flight, "
+    "harness.load.user_random, harness.load.options",
+])
+def test_importing_the_contract_loads_neither_locust_nor_gevent(modules: str) -> None:
+    code = (f"import sys, {modules}; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gevent', 'locust')))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]", f"importing harness.contract loaded {result.stdout.strip()}"
+    assert result.stdout.strip() == "[]", f"importing {modules} loaded {result.stdout.strip()}"
 
 
 #: Wire names that only harness/contract may spell.

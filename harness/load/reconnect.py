@@ -140,17 +140,11 @@ class Follower:
 
     def saw(self, facts: EventFacts) -> None:
         """An event the user's socket received, as its payload reads."""
-        self._note(facts.order_id, facts.status, facts.version)
+        self.followed.note(facts.order_id, facts.status, facts.version)
 
     def saw_order(self, order: OrderFacts) -> None:
         """An order as an HTTP answer showed it (a change the user caused)."""
-        self._note(order.id, order.status, order.version)
-
-    def _note(self, order_id: str | None, status: str | None, version: int | None) -> None:
-        self.followed.note(order_id, status, version)
-
-    def _finish(self, order_id: str) -> None:
-        self.followed.finish(order_id)
+        self.followed.note(order.id, order.status, order.version)
 
     # --- the connection ------------------------------------------------------------------------
 
@@ -277,8 +271,8 @@ class Follower:
         try:
             for order, document in self._list_since(generation, self.ctx.born_ms):
                 if self.ctx.created_by_this_run(document):
-                    self._note(order.id, order.status, order.version)
-                    self._resume(order, document)
+                    self.followed.note(order.id, order.status, order.version)
+                    self.user.resume(order, document)  # as the missed events would have made it act
         except gevent.GreenletExit:
             raise
         except CatchUpFailed as exc:
@@ -319,8 +313,8 @@ class Follower:
         answer = self._call(generation, "get_order", order_id=order_id)
         if answer is None:
             if self._current(generation):
-                self._finish(order_id)  # gone (a restarted server without its data)
-                self._resume_gone(order_id)
+                self.followed.finish(order_id)  # gone (a restarted server without its data)
+                self.user.order_ended(order_id)
             return
         document = answer.get("order")
         try:
@@ -331,8 +325,8 @@ class Follower:
         if progress is None:
             return
         self.ctx.caught_up(self.user.ledger, order_id, progress)
-        self._note(order_id, order.status, order.version)
-        self._resume(order, document)
+        self.followed.note(order_id, order.status, order.version)
+        self.user.resume(order, document)  # as the missed events would have made it act
 
     def _discover(self, generation: int) -> list[str]:
         """Orders that appeared while the user was away (store owners, drivers)."""
@@ -379,13 +373,6 @@ class Follower:
             if older or not self.target.reference or len((answer or {}).get("orders") or []) < _LIST_LIMIT:
                 break
         return found
-
-    def _resume(self, order: OrderFacts, document: Any) -> None:
-        """Act on what the read showed, as the missed event would have made the user act."""
-        self.user.resume(order, document)
-
-    def _resume_gone(self, order_id: str) -> None:
-        self.user.order_ended(order_id)
 
 
 # --- the plugin ------------------------------------------------------------------------------------

@@ -84,14 +84,3 @@ def test_it_remembers_a_bounded_number_of_ended_orders_the_newest() -> None:
     book.note("o0", "pending", 1)          # forgotten as ended: followed again if seen
     assert set(book.open) == {"o0"}
 
-
-def test_the_pure_load_modules_load_neither_locust_nor_gevent() -> None:
-    """What harness/load/__init__.py promises, so these tests can run here."""
-    import subprocess
-    import sys
-
-    code = ("import sys; import harness.load.followed, harness.load.share, harness.load.in_flight, "
-            "harness.load.user_random, harness.load.options, harness.load.workers; "
-            "print(sorted(m for m in ('gevent', 'locust') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "[]", out.stdout + out.stderr
