@@ -30,27 +30,18 @@ from tests.support.load_runs import (
     VERDICTS,
     LoadRun,
     ServerPool,
+    ended_well,
     nonzero_faults,
     run_load,
     table,
 )
 
 STATUS_EVENTS = ("orderStatusUpdated", "customer_order_update")
-#: Lines in a run's stderr that mean the plugin or a user crashed (Locust logs and goes on).
-CRASH_MARKS = ("Traceback", "Uncaught exception", "Unhandled exception")
 
 
 def _checked(run: LoadRun, *, codes: tuple[int, ...] = (0,)) -> dict[str, Any]:
-    """The run's report, once the run ended as it should and nothing crashed along the way.
-
-    Locust exits 1 when failures were recorded (the ledger reports leaks, duplicates, ...
-    as failures), so a run against a faulty server may end with 1; 2 is a crash or bad
-    configuration and is never right here.
-    """
-    assert run.returncode in codes, f"exit code {run.returncode}, wanted one of {codes}\n{run.describe()}"
-    crashes = [line for line in run.stderr.splitlines() if any(m in line for m in CRASH_MARKS)]
-    assert not crashes, f"the run logged crashes: {crashes[:5]}\n{run.describe()}"
-    report = run.report
+    """The run's report (`ended_well`), once its books close for every event type."""
+    report = ended_well(run, codes)
     for event, entry in report["events"].items():
         assert entry["expected"] == entry["delivered"] + entry["missing"], (
             f"{event}: the books do not close (expected != delivered + missing)\n{table(report)}")

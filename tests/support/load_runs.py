@@ -24,6 +24,9 @@ from tests.support.child_processes import HARNESS, LONG_SECRET, PYTHON, Child, k
 
 READY = re.compile(r"^reference server listening on (http://127\.0\.0\.1:\d+)$")
 START_TIMEOUT_S = 30.0
+#: A server's Engine.IO pings of 1 s (interval and timeout): a silent connection is noticed
+#: within seconds (the reconnect and outage tests).
+QUICK_PINGS = ("--ping-interval", "1", "--ping-timeout", "1")
 
 #: The one origin the pool's servers allow, as a staging server allows its web front-end. The
 #: harness is no browser: its clients must not present an origin (websocket-client sends the
@@ -37,6 +40,8 @@ VERDICTS = ("expected", "delivered", "missing", "duplicate", "out_of_order", "le
 FAULT_VERDICTS = ("missing", "duplicate", "out_of_order", "leaked", "invalid")
 #: The names of one latency figure in report.json.
 FIGURE_NAMES = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "count")
+#: Lines in a run's stderr that mean the plugin or a user crashed (Locust logs and goes on).
+CRASH_MARKS = ("Traceback", "Uncaught exception", "Unhandled exception")
 EVENTS = ("newOrder", "orderStatusUpdated", "customer_order_update", "delivery_update")
 
 
@@ -50,9 +55,10 @@ class Server:
 
 
 def start_server(faults: Sequence[str] = (), *, secret: str = LONG_SECRET,
-                 extra: Sequence[str] = ()) -> Server:
-    """`python -m reference_server` on a free loopback port; the caller must `close()` it."""
-    argv = [PYTHON, "-m", "reference_server", "--port", "0", "--jwt-secret", secret,
+                 extra: Sequence[str] = (), port: int = 0) -> Server:
+    """`python -m reference_server` on loopback (a free port unless given); the caller must
+    `close()` its child."""
+    argv = [PYTHON, "-m", "reference_server", "--port", str(port), "--jwt-secret", secret,
             "--password-cost", "4", "--log-level", "WARNING", *extra]
     for fault in faults:
         argv += ["--fault", fault]
@@ -137,6 +143,18 @@ class LoadRun:
         return json.loads(path.read_text(encoding="utf-8"))
 
 
+def ended_well(run: LoadRun, codes: tuple[int, ...] = (0,)) -> dict[str, Any]:
+    """The run's report, once the run ended with one of `codes` and logged no crash.
+
+    Locust exits 1 when failures were recorded (the ledger reports leaks, duplicates, ...
+    as failures), so a run against a faulty server may end with 1; 2 is a crash or bad
+    configuration and is never right in these tests."""
+    assert run.returncode in codes, f"exit code {run.returncode}, wanted one of {codes}\n{run.describe()}"
+    crashes = [line for line in run.stderr.splitlines() if any(m in line for m in CRASH_MARKS)]
+    assert not crashes, f"the run logged crashes: {crashes[:5]}\n{run.describe()}"
+    return run.report
+
+
 def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
@@ -198,6 +216,12 @@ def verdicts(report: dict[str, Any]) -> dict[str, dict[str, int]]:
     """event -> the seven counts, for every event type in the report."""
     return {event: {name: entry[name] for name in VERDICTS}
             for event, entry in report["events"].items()}
+
+
+def fault_totals(report: dict[str, Any]) -> dict[str, int]:
+    """verdict -> its count over every event type, for each fault verdict."""
+    return {name: sum(entry[name] for entry in report["events"].values())
+            for name in FAULT_VERDICTS}
 
 
 def nonzero_faults(report: dict[str, Any]) -> dict[tuple[str, str], int]:
