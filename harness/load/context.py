@@ -38,14 +38,16 @@ from ..target import Target
 from . import arrival
 from .disruption import classify_connect_error
 from .health import GeneratorHealth
-from .in_flight import Awaited, InFlight
+from .in_flight import Awaiting
 from .options import LoadOptions
+from .outbox import Outbox
 from .reconnect_stats import ReconnectionBook
 from .witness_link import Offer, OfferQuota, WitnessLink
 from .workers import WorkerBook
 
 if TYPE_CHECKING:
     from .outage import OutageWatch
+    from .users import StoreOwner  # (users.py imports this module)
 
 #: Figure names beside the per-event ones (thresholds use them: issue 4).
 CONNECT = "connect"
@@ -103,7 +105,7 @@ class RunContext:
         self._users_made = 0
         #: This process's store owners, in start order: each order is one's to move
         #: (users.StoreOwner._mine).
-        self.store_owners_here: list[Any] = []
+        self.store_owners_here: list[StoreOwner] = []
         #: Set by the plugin: the open-model pacer, the clock keeper's entry, run timing.
         self.pacer: Any = None
         self.keep_clock: Any = lambda user: None
@@ -125,22 +127,13 @@ class RunContext:
         self.health = GeneratorHealth()
         #: The master's view of its workers (workers.py); empty in a one-process run.
         self.workers = WorkerBook()
-        #: Records this process took for the books so far, by event (see `own_counts`).
-        self.taken: dict[str, dict[str, int]] = {"changes": {}, "receipts": {}}
+        #: The records queued for the books (outbox.py).
+        self.outbox = Outbox()
+        #: Changes and socket sends whose answers are awaited (in_flight.py).
+        self.awaiting = Awaiting(self.process, self.outbox.unanswered.append)
         self._fire = fire
         self._sockets = 0
-        self._changes: list[ChangeRecord] = []
-        self._receipts: list[Receipt] = []
-        self._presence: list[Presence] = []
-        self._catchups: list[CatchUp] = []
-        self._unanswered: list[Unanswered] = []
-        #: Changes sent whose answer is awaited, by number (`awaiting_answer`).
-        self._awaiting: dict[int, Unanswered] = {}
-        self._awaiting_seq = 0
-        #: Socket sends awaiting their acks, by user (in_flight.py): only those in flight.
-        self._sends_awaited: dict[int, Awaited] = {}
-        #: Users offered to the witness, not yet shipped to the books (witness_link.py).
-        self._witness_offers: list[Offer] = []
+        #: Users offered to the witness so far, by role (witness_link.py).
         self._offers_quota = OfferQuota()
         #: The witness, in the process that keeps the books (set by the plugin).
         self.witness: WitnessLink | None = None
@@ -174,10 +167,10 @@ class RunContext:
 
     def connected(self, ledger: SocketLedger, rooms: tuple[str, ...], since_ms: float) -> None:
         self.connects += 1
-        self._presence.append(Presence(ledger.socket_id, rooms, since_ms))
+        self.outbox.presence.append(Presence(ledger.socket_id, rooms, since_ms))
 
     def disconnected(self, ledger: SocketLedger, rooms: tuple[str, ...], since_ms: float) -> None:
-        self._presence.append(Presence(ledger.socket_id, rooms, since_ms, self.now_ms()))
+        self.outbox.presence.append(Presence(ledger.socket_id, rooms, since_ms, self.now_ms()))
 
     @property
     def product_prefix(self) -> str:
@@ -223,7 +216,7 @@ class RunContext:
 
     def caught_up(self, ledger: SocketLedger, order_id: str, progress: int) -> None:
         """A read of an order after a reconnect, showing it `progress` far (`Reader.progress`)."""
-        self._catchups.append(CatchUp(ledger.socket_id, order_id, progress, self.now_ms()))
+        self.outbox.catchups.append(CatchUp(ledger.socket_id, order_id, progress, self.now_ms()))
 
     # --- changes and events ----------------------------------------------------------------------
 
@@ -233,44 +226,12 @@ class RunContext:
         record = change_record(order, kind, trigger_ms=trigger.ms, process=self.process,
                                location=location, uncertain=uncertain, answered_ms=self.now_ms(),
                                reader=self.target.reader)
-        self._changes.append(record)
+        self.outbox.changes.append(record)
         self._triggers[record.key] = trigger.mono
         for event, received_mono in self._early.pop(record.key, []):
             self._record_latency(event, (received_mono - trigger.mono) * 1000.0)
         while len(self._triggers) > 50_000:
             self._triggers.popitem(last=False)
-
-    def awaiting_answer(self, order_id: str | None, trigger: Trigger) -> int:
-        """A user sent a change and awaits its answer; `answer_came` with the number returned
-        ends the wait. One that never came is `Unanswered`: the server may have made it."""
-        self._awaiting_seq += 1
-        self._awaiting[self._awaiting_seq] = Unanswered(order_id, trigger.ms, self.process)
-        return self._awaiting_seq
-
-    def answer_came(self, number: int, *, answered: bool) -> None:
-        item = self._awaiting.pop(number, None)
-        if item is not None and not answered:
-            self._unanswered.append(item)
-
-    def in_flight(self) -> InFlight:
-        """A user's socket sends awaiting their acks, settled by `answers_cut_short`."""
-        return InFlight(self._sends_awaited)
-
-    def awaited_since_ms(self) -> float | None:
-        """When the oldest change still awaiting its answer was sent (wall ms), if any. The
-        server may have made it and pushed its events already: until its answer comes (or
-        never will), the books judge no receipt from then on, which it may explain."""
-        sent = [item.sent_ms for item in self._awaiting.values()]
-        sent += [awaited.sent_ms for awaited in self._sends_awaited.values()]
-        return min(sent, default=None)
-
-    def answers_cut_short(self) -> None:
-        """The books close now (Ctrl-C closes them before the users stop): every change still
-        awaiting its answer is unanswered, and every socket send awaiting its ack unsure."""
-        for awaited in list(self._sends_awaited.values()):
-            awaited.settle_unsure()
-        self._unanswered.extend(self._awaiting.values())
-        self._awaiting.clear()
 
     def received(self, ledger: SocketLedger, event: str, payload: Any) -> EventFacts | None:
         """Every event any socket of this process receives comes through here; returns what
@@ -298,7 +259,7 @@ class RunContext:
             self._stat("event", event, 0.0, LedgerFailure(failure))
         if judged.receipt is None:
             return judged.facts
-        self._receipts.append(judged.receipt)
+        self.outbox.receipts.append(judged.receipt)
         emitted = judged.facts.emitted_at if judged.facts is not None else None
         offset = self.clock.offset_ms
         if emitted is not None and self.time_sync_supported and offset is not None:
@@ -344,23 +305,6 @@ class RunContext:
 
     # --- records for the books -------------------------------------------------------------------
 
-    def take_records(self) -> dict[str, list[Any]]:
-        """Everything queued since the last call, in wire form."""
-        out = {"changes": [r.to_wire() for r in self._changes],
-               "receipts": [r.to_wire() for r in self._receipts],
-               "presence": [r.to_wire() for r in self._presence],
-               "catchups": [r.to_wire() for r in self._catchups],
-               "unanswered": [r.to_wire() for r in self._unanswered],
-               "witness": [o.to_wire() for o in self._witness_offers]}
-        for change in self._changes:
-            first = change.emissions[0][0] if change.emissions else "none"
-            self.taken["changes"][first] = self.taken["changes"].get(first, 0) + 1
-        for receipt in self._receipts:
-            self.taken["receipts"][receipt.event] = self.taken["receipts"].get(receipt.event, 0) + 1
-        self._changes, self._receipts, self._presence, self._catchups = [], [], [], []
-        self._unanswered, self._witness_offers = [], []
-        return out
-
     def keep_books(self, records: dict[str, list[Any]]) -> None:
         """Add records (this process's or a worker's) to the run's books."""
         assert self.reconciler is not None
@@ -380,7 +324,7 @@ class RunContext:
     def witness_offer(self, role: Role, ledger: SocketLedger, token: str) -> None:
         """A user's socket connected: offer it as a model for a witness tab (witness_link.py)."""
         if self.options.witness and self._offers_quota.take(role.value):
-            self._witness_offers.append(Offer(role.value, ledger.socket_id, token))
+            self.outbox.offers.append(Offer(role.value, ledger.socket_id, token))
 
     def worker_lost(self, node_id: str) -> None:
         """A worker stopped answering the master: its users are no longer judged from the
@@ -399,8 +343,8 @@ class RunContext:
         """What a worker sends every second: new records and latency, and its running totals."""
         return {
             "process": self.process,
-            "records": self.take_records(),
-            "awaited_since_ms": self.awaited_since_ms(),
+            "records": self.outbox.take(),
+            "awaited_since_ms": self.awaiting.since_ms(),
             "latency": self.book.take_delta(),
             "counts": self.counts.as_dict(),
             "leaks": [leak.__dict__ for leak in self.leaks],
@@ -422,7 +366,8 @@ class RunContext:
         """This process's own totals (report.json `processes`): its sockets' verdicts, the
         changes (by first event) and first receipts it took for the books, its latency samples."""
         return {"process": self.process, "counts": self.counts.as_dict(),
-                "changes": dict(self.taken["changes"]), "receipts": dict(self.taken["receipts"]),
+                "changes": dict(self.outbox.taken["changes"]),
+                "receipts": dict(self.outbox.taken["receipts"]),
                 "latency_counts": {name: self.book.histogram(name).get_total_count()  # type: ignore[union-attr]
                                    for name in self.book.figures()}}
 

@@ -1,6 +1,11 @@
-"""What a user sent on its socket and still awaits an answer for (a `driver_location` ack).
+"""What a process's users sent and still await an answer for: changes sent over HTTP
+(`Awaiting.change_sent`) and sends on a socket (a `driver_location` ack, `InFlight`).
 
-A drop (a cut, an outage) or the user's stop can come between the send and the answer. The
+Until such an answer comes, the server may have made the change and pushed its events: the
+books judge no receipt sent after the oldest of them (`Awaiting.since_ms`). An HTTP change
+whose answer never came is `Unanswered`: its events, if any arrive, are no leaks.
+
+For a send on a socket, a drop (a cut, an outage) or the user's stop can come between the send and the answer. The
 server may have stored the change and pushed its events, and no answer will ever come. Such
 a change is recorded at once as uncertain (its events, if any arrive, are no leaks, and none
 is missing) instead of after the ack's timeout: that timeout is longer than the ledger waits
@@ -16,6 +21,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ..ledger import Unanswered
+
 
 @dataclass
 class Awaited:
@@ -23,7 +30,7 @@ class Awaited:
 
     record_unsure: Callable[[], None]
     #: When it was sent (wall ms): the books hold judging receipts from then on until the
-    #: answer comes (`RunContext.awaited_since_ms`).
+    #: answer comes (`Awaiting.since_ms`).
     sent_ms: float
     #: Sent while the user was already away: nothing left the socket, nothing to record.
     sent_while_away: bool
@@ -67,4 +74,51 @@ class InFlight:
             self.current.settle_unsure()
 
 
-__all__ = ["Awaited", "InFlight"]
+class Awaiting:
+    """Every answer a process's users await, HTTP and socket alike: the run looks at the few
+    in flight here, never at every user.
+
+    `unanswered` receives each HTTP change whose answer will not come (for the books)."""
+
+    def __init__(self, process: str, unanswered: Callable[[Unanswered], None]) -> None:
+        self._process = process
+        self._unanswered = unanswered
+        self._changes: dict[int, Unanswered] = {}
+        self._changes_sent = 0
+        self._sends: dict[int, Awaited] = {}
+
+    def change_sent(self, order_id: str | None, sent_ms: float) -> int:
+        """A user sent a change over HTTP; `answer_came` with the number returned ends the
+        wait."""
+        self._changes_sent += 1
+        self._changes[self._changes_sent] = Unanswered(order_id, sent_ms, self._process)
+        return self._changes_sent
+
+    def answer_came(self, number: int, *, answered: bool) -> None:
+        """The wait for change `number` ended: with its answer, or without (the user stopped
+        mid-request, nothing answered, the answer could not be read)."""
+        item = self._changes.pop(number, None)
+        if item is not None and not answered:
+            self._unanswered(item)
+
+    def flight(self) -> InFlight:
+        """A new user's socket sends, registered here while each one awaits its ack."""
+        return InFlight(self._sends)
+
+    def since_ms(self) -> float | None:
+        """When the oldest change or send still awaiting its answer was sent (wall ms), if any."""
+        sent = [item.sent_ms for item in self._changes.values()]
+        sent += [awaited.sent_ms for awaited in self._sends.values()]
+        return min(sent, default=None)
+
+    def cut_short(self) -> None:
+        """The books close now (Ctrl-C closes them before the users stop): every change still
+        awaiting its answer is unanswered, and every socket send awaiting its ack unsure."""
+        for awaited in list(self._sends.values()):
+            awaited.settle_unsure()
+        for item in self._changes.values():
+            self._unanswered(item)
+        self._changes.clear()
+
+
+__all__ = ["Awaited", "Awaiting", "InFlight"]

@@ -30,6 +30,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from ..contract import Event, Role
 from ..errors import LoadConfigError
 from .context import RunContext
+from .drain import SHIP_EVERY_S, books_horizon, drain_deadline_s, wait_quiet, why_incomplete
 from .options import add_arguments, from_parsed
 from .reconnect_stats import REJOIN_GRACE_MAX_S
 from .witness_link import WitnessLink
@@ -41,7 +42,6 @@ log = logging.getLogger("harness")
 RECORDS_MSG = "harness_records"
 DRAIN_MSG = "harness_drain"
 DRAINED_MSG = "harness_drained"
-SHIP_EVERY_S = 1.0
 PROGRESS_EVERY_S = 5.0
 #: A running process writes its report as a checkpoint with its progress line, but never
 #: more often than this many times its own duration: summarising every book costs CPU in
@@ -52,7 +52,6 @@ CHECKPOINT_COST_SHARE = 1 / 40
 CHECKPOINT_EVERY_MAX_S = 30.0
 #: How long users get to stop once the run has drained, before the run ends without them.
 STOP_GRACE_S = 30.0
-QUIET_S = 1.0
 _CLOCK_EVERY_S = 10.0
 #: Heartbeats a worker may miss (one a second) before the master calls it missing: the run
 #: is then incomplete and the worker's users unjudged from then on. Locust's 3 is short for a
@@ -303,9 +302,12 @@ def _settle_forever(environment: Environment) -> None:
         if isinstance(environment.runner, MasterRunner):
             _notice_lost_workers(environment, ctx)
         else:
-            ctx.keep_books(ctx.take_records())
+            ctx.keep_books(ctx.outbox.take())
         assert ctx.reconciler is not None
-        ctx.reconciler.settle(_books_horizon(ctx))
+        live = ctx.workers.live_nodes()
+        awaited = [ctx.awaiting.since_ms()] + [ctx.workers.totals.get(process, {}).get("awaited_since_ms")
+                                              for process, _ in live]
+        ctx.reconciler.settle(books_horizon(ctx.now_ms(), (ms for _, ms in live), awaited))
         if ctx.witness is not None:
             ctx.witness.expire()
         if ctx.started_at is not None and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
@@ -322,23 +324,6 @@ def _settle_forever(environment: Environment) -> None:
                 took = (time.monotonic() - started) if checkpoints else 0.0
                 checkpoints += 1
                 next_checkpoint = started + min(CHECKPOINT_EVERY_MAX_S, took / CHECKPOINT_COST_SHARE)
-
-
-def _books_horizon(ctx: RunContext) -> float:
-    """How far the books may be closed: workers ship every second, so one more second of
-    slack; and never past what a live worker has reported. A worker that went silent holds
-    the books until it is heard from or declared lost, so that what it did not ship is set
-    apart as not judged, never called missing or leaked (see `Reconciler.process_lost`).
-    Nor past the send of a change whose answer is still awaited, in any process: its events
-    may be in, and a receipt judged before the change is recorded would be called foreign
-    or leaked, and the change's expectations missing (a server that answers late)."""
-    horizon = ctx.now_ms() - 2000.0 * SHIP_EVERY_S
-    live = ctx.workers.live_nodes()
-    if live:
-        horizon = min(horizon, min(ms for _, ms in live) - 1000.0 * SHIP_EVERY_S)
-    awaited = [ctx.awaited_since_ms()] + [ctx.workers.totals.get(process, {}).get("awaited_since_ms")
-                                          for process, _ in live]
-    return min([horizon] + [ms for ms in awaited if ms is not None])
 
 
 def progress_line(environment: Environment, ctx: RunContext) -> str:
@@ -364,9 +349,7 @@ def progress_line(environment: Environment, ctx: RunContext) -> str:
 
 
 def _wait_quiet(ctx: RunContext, limit_s: float) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline and time.monotonic() - ctx.last_event_mono < QUIET_S:
-        gevent.sleep(0.1)
+    wait_quiet(lambda: ctx.last_event_mono, limit_s, gevent.sleep)
     # Users whose connection dropped near the end: let them reconnect and catch up first.
     ctx.reconnection.wait_rejoined(gevent.sleep)
 
@@ -390,7 +373,7 @@ def drain_and_quit(environment: Environment) -> None:
         _notice_lost_workers(environment, ctx)
         expected = {c.id for c in runner.clients.all if c.id not in ctx.workers.lost}
         runner.send_message(DRAIN_MSG, None)
-        deadline = time.monotonic() + ctx.options.event_timeout_s + 5 + REJOIN_GRACE_MAX_S
+        deadline = time.monotonic() + drain_deadline_s(ctx.options.event_timeout_s, REJOIN_GRACE_MAX_S)
         while time.monotonic() < deadline and not expected <= ctx.workers.drained:
             gevent.sleep(0.1)
     else:
@@ -403,24 +386,11 @@ def drain_and_quit(environment: Environment) -> None:
 
 def _why_incomplete(environment: Environment, ctx: RunContext) -> str | None:
     """None when the run drained and ended as planned; otherwise why it did not."""
-    runner = environment.runner
-    not_judged = ctx.reconciler.not_judged if ctx.reconciler is not None else 0
-    if isinstance(runner, MasterRunner):
+    if isinstance(environment.runner, MasterRunner):
         _notice_lost_workers(environment, ctx)
-        if ctx.workers.lost:
-            lost = "; ".join(f"{w['node']} (process {w['process']}, last heard "
-                             f"{time.strftime('%H:%M:%S', time.gmtime(w['last_heard_ms'] / 1000))} UTC)"
-                             for w in ctx.workers.lost.values())
-            return (f"worker(s) lost mid-run: {lost}; their users were not judged from then on "
-                    f"({not_judged} expectations and receipts not judged)")
-    unjudged = (f"; {not_judged} expectations and receipts after the workers' last records "
-                "were not judged" if not_judged else "")
-    if ctx.interrupted and ctx.ran_to_the_end:
-        return "interrupted while draining the events in flight (Ctrl-C)" + unjudged
-    if not ctx.ran_to_the_end:
-        return ("interrupted before the planned end (Ctrl-C, a signal, or the web UI's stop)"
-                + unjudged)
-    return None
+    return why_incomplete(lost_workers=ctx.workers.lost.values(),
+                          not_judged=ctx.reconciler.not_judged if ctx.reconciler is not None else 0,
+                          interrupted=ctx.interrupted, ran_to_the_end=ctx.ran_to_the_end)
 
 
 def _force_end(environment: Environment) -> None:
@@ -456,16 +426,15 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     ctx.report_written = True
     assert ctx.reconciler is not None
     if not isinstance(environment.runner, MasterRunner):
-        ctx.answers_cut_short()
-        ctx.keep_books(ctx.take_records())
+        ctx.awaiting.cut_short()
+        ctx.keep_books(ctx.outbox.take())
     else:
         # A worker that did not drain (Ctrl-C, or the drain timed out) was cut short: the
         # books close on what it shipped last. What it had not shipped yet (receipts, changes
         # still awaiting their answers) is set apart as not judged, as for a lost worker,
         # never called missing or leaked.
-        for node, (process, last_heard_ms) in ctx.workers.nodes.items():
-            if node not in ctx.workers.lost and node not in ctx.workers.drained:
-                ctx.reconciler.process_lost(process, last_heard_ms)
+        for process, last_heard_ms in ctx.workers.not_drained():
+            ctx.reconciler.process_lost(process, last_heard_ms)
     ctx.reconciler.finish()
     if ctx.witness is not None:
         ctx.witness.stop()

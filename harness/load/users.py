@@ -99,7 +99,7 @@ class OrderAppUser(FastHttpUser):
         self.follower = Follower(self)
         #: A send on the socket awaiting its ack (in_flight.py); the run settles it as unsure
         #: if its books close first (Ctrl-C).
-        self.in_flight = self.ctx.in_flight()
+        self.in_flight = self.ctx.awaiting.flight()
 
     @property
     def fake(self) -> Faker:
@@ -281,7 +281,7 @@ class OrderAppUser(FastHttpUser):
         user was stopped mid-request (Ctrl-C, the run's end), no answer came
         (TargetUnreachable), or it could not be read. The server may have made the change and
         pushed its events. A refusal (HttpError) is an answer: nothing changed."""
-        number = self.ctx.awaiting_answer(order_id, trigger)
+        number = self.ctx.awaiting.change_sent(order_id, trigger.ms)
         answered = False
         try:
             yield
@@ -290,7 +290,7 @@ class OrderAppUser(FastHttpUser):
             answered = True
             raise
         finally:
-            self.ctx.answer_came(number, answered=answered)
+            self.ctx.awaiting.answer_came(number, answered=answered)
 
     def wait(self) -> None:
         """Idle while the run drains, so no user causes a change then."""

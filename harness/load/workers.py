@@ -40,5 +40,11 @@ class WorkerBook:
         """(process, last heard ms) of every worker not lost."""
         return [(process, ms) for node, (process, ms) in self.nodes.items() if node not in self.lost]
 
+    def not_drained(self) -> list[tuple[str, float]]:
+        """(process, last heard ms) of every worker neither lost nor drained: at the run's end
+        (Ctrl-C, or a drain that timed out) the books close on what each shipped last."""
+        return [(process, ms) for node, (process, ms) in self.nodes.items()
+                if node not in self.lost and node not in self.drained]
+
 
 __all__ = ["WorkerBook"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.load.in_flight import InFlight
+from harness.ledger import Unanswered
+from harness.load.in_flight import Awaiting, InFlight
 
 
 class Stop(BaseException):
@@ -65,8 +66,8 @@ def test_an_error_is_not_a_stop() -> None:
 
 
 def test_the_registry_holds_a_send_only_while_it_is_awaited() -> None:
-    """The run looks at the sends in flight through the registry (`awaited_since_ms`,
-    `answers_cut_short`), not at every user's InFlight: it must hold each one exactly while
+    """The run looks at the sends in flight through the registry (`Awaiting.since_ms`,
+    `Awaiting.cut_short`), not at every user's InFlight: it must hold each one exactly while
     its answer is awaited, however the wait ends."""
     registry: dict[int, object] = {}
     users = [InFlight(registry), InFlight(registry)]  # type: ignore[arg-type]
@@ -78,3 +79,47 @@ def test_the_registry_holds_a_send_only_while_it_is_awaited() -> None:
                 raise Stop
         assert second.settled and list(registry.values()) == [first]
     assert registry == {}
+
+
+# --- the process's view: changes over HTTP and socket sends together ------------------------------
+
+def test_a_change_answered_or_refused_leaves_nothing_unanswered() -> None:
+    unanswered: list[Unanswered] = []
+    awaiting = Awaiting("host-1", unanswered.append)
+    first = awaiting.change_sent("o1", 10.0)
+    second = awaiting.change_sent(None, 12.0)
+    assert first != second and awaiting.since_ms() == 10.0
+    awaiting.answer_came(first, answered=True)
+    assert awaiting.since_ms() == 12.0
+    awaiting.answer_came(second, answered=False)  # the user stopped mid-request
+    assert unanswered == [Unanswered(None, 12.0, "host-1")] and awaiting.since_ms() is None
+    awaiting.answer_came(second, answered=False)  # told twice: recorded once
+    assert len(unanswered) == 1
+
+
+def test_the_oldest_wait_counts_whether_http_or_socket() -> None:
+    awaiting = Awaiting("host-1", lambda item: None)
+    flight = awaiting.flight()
+    number = awaiting.change_sent("o1", 50.0)
+    with flight.awaiting(lambda: None, sent_ms=20.0, sent_while_away=False):
+        assert awaiting.since_ms() == 20.0
+    assert awaiting.since_ms() == 50.0
+    awaiting.answer_came(number, answered=True)
+    assert awaiting.since_ms() is None
+
+
+def test_cut_short_makes_every_wait_unanswered_or_unsure_once() -> None:
+    """Ctrl-C closes the books before the users stop: what is still awaited then is recorded
+    as unanswered (HTTP) or unsure (socket), and the users' own endings later add nothing."""
+    unanswered: list[Unanswered] = []
+    unsure: list[str] = []
+    awaiting = Awaiting("host-1", unanswered.append)
+    flight = awaiting.flight()
+    number = awaiting.change_sent("o1", 5.0)
+    with pytest.raises(Stop):
+        with flight.awaiting(lambda: unsure.append("ack"), sent_ms=6.0, sent_while_away=False):
+            awaiting.cut_short()
+            assert unanswered == [Unanswered("o1", 5.0, "host-1")] and unsure == ["ack"]
+            raise Stop  # then the user stops
+    awaiting.answer_came(number, answered=False)
+    assert len(unanswered) == 1 and unsure == ["ack"] and awaiting.since_ms() is None

@@ -25,3 +25,17 @@ def test_a_lost_worker_is_judged_from_when_it_was_last_heard_and_only_once() -> 
     # Never heard from: from the run's start.
     assert book.mark_lost("node-c", run_started_ms=1000.0) == (None, 1000.0)
     assert set(book.lost) == {"node-a", "node-c"}
+
+
+def test_at_the_end_the_books_close_on_what_each_undrained_worker_shipped_last() -> None:
+    """A worker that neither drained nor was lost (Ctrl-C, a drain that timed out) has its
+    unshipped records set apart from when it was last heard; a drained one, or a lost one
+    (already set apart), is not named again."""
+    book = WorkerBook()
+    for node, process, ms in (("a", "h-1", 1000.0), ("b", "h-2", 1100.0), ("c", "h-3", 1200.0)):
+        book.heard(node, {"process": process}, ms)
+    book.drained.add("a")
+    book.mark_lost("c", run_started_ms=0.0)
+    assert book.not_drained() == [("h-2", 1100.0)]
+    book.drained.add("b")
+    assert book.not_drained() == []
