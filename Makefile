@@ -46,8 +46,8 @@ serve: $(STAMP)
 	@echo "Try: curl http://$(HOST):$(PORT)/health"
 	$(BIN)/harness serve --dev --host $(HOST) --port $(PORT) --password-cost 4
 
-## test: the whole test suite (CI runs exactly this through .ci/run): ruff on the packages
-## and mypy --strict on the modules pyproject.toml lists; then every module not marked
+## test: the whole test suite (CI runs exactly this through .ci/run): ruff and mypy --strict
+## on harness/ and reference_server/ (configured in pyproject.toml); then every module not marked
 ## `alone`, four at a time (most of their time is spent waiting on servers); then the load
 ## runs marked `alone` one at a time, with the machine to themselves
 TEST_WORKERS ?= 4

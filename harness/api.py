@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -17,6 +17,10 @@ from .errors import HttpError
 
 Json = dict[str, Any]
 
+
+def _field(answer: Json, key: str) -> Json:
+    """An answer's object field (`order`): the contract says it is an object."""
+    return cast(Json, answer[key])
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class OrdersApi:
             body = response.text
         if response.status_code // 100 != 2:
             raise HttpError(response.status_code, body, method=endpoint.method, path=path)
-        return body
+        return cast(Json, body)  # a 2xx answer's body is a JSON object (the contract's)
 
     async def health(self) -> Json:
         return await self.call(Operation.HEALTH)
@@ -97,7 +101,7 @@ class OrdersApi:
         return _session(await self.call(Operation.LOGIN, json={"email": email, "password": password}))
 
     async def checkout(self, token: str, body: Json) -> Json:
-        return (await self.call(Operation.CHECKOUT, token=token, json=body))["order"]
+        return _field(await self.call(Operation.CHECKOUT, token=token, json=body), "order")
 
     async def guest_checkout(self, body: Json) -> tuple[Json, str]:
         answer = await self.call(Operation.GUEST_CHECKOUT, json=body)
@@ -107,15 +111,15 @@ class OrdersApi:
         return await self.call(Operation.LIST_ORDERS, token=token, params=params or None)
 
     async def order(self, token: str, order_id: str) -> Json:
-        return (await self.call(Operation.GET_ORDER, token=token, order_id=order_id))["order"]
+        return _field(await self.call(Operation.GET_ORDER, token=token, order_id=order_id), "order")
 
     async def set_status(self, token: str, order_id: str, status: str) -> Json:
-        return (await self.call(Operation.UPDATE_STATUS, token=token, order_id=order_id,
-                                json={"status": status}))["order"]
+        return _field(await self.call(Operation.UPDATE_STATUS, token=token, order_id=order_id,
+                                      json={"status": status}), "order")
 
     async def drivers(self, token: str) -> list[Json]:
-        return (await self.call(Operation.LIST_DRIVERS, token=token))["drivers"]
+        return cast(list[Json], (await self.call(Operation.LIST_DRIVERS, token=token))["drivers"])
 
     async def assign_driver(self, token: str, order_id: str, driver_id: str) -> Json:
-        return (await self.call(Operation.ASSIGN_DRIVER, token=token, order_id=order_id,
-                                json={"driverId": driver_id}))["order"]
+        return _field(await self.call(Operation.ASSIGN_DRIVER, token=token, order_id=order_id,
+                                      json={"driverId": driver_id}), "order")

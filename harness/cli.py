@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     if rest and args.func is not _serve:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
-        return args.func(args, rest)
+        code: int = args.func(args, rest)
+        return code
     except ConfigError as exc:  # a command's own handling says more; this is the floor
         print(f"harness: {exc}", file=sys.stderr)
         return EXIT_CONFIG

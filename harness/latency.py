@@ -43,12 +43,15 @@ def summarize(hist: HdrHistogram | None) -> dict[str, float | int | None]:
     """The report's figure: `p50_ms` ... `p999_ms`, `max_ms`, `count` (None without samples)."""
     count = hist.get_total_count() if hist is not None else 0
     out: dict[str, float | int | None] = {}
+    if hist is None or not count:
+        out.update({name: None for name, _ in PERCENTILES}, max_ms=None, count=0)
+        return out
     # One pass over the counts for every percentile (hdrh scans in pure Python: five
     # separate scans per figure made each checkpoint hold the generator for 100-300 ms).
-    values = hist.get_percentile_to_value_dict([pct for _, pct in PERCENTILES]) if count else {}
+    values = hist.get_percentile_to_value_dict([pct for _, pct in PERCENTILES])
     for name, pct in PERCENTILES:
-        out[name] = round(values[pct] / 1000.0, 3) if count else None
-    out["max_ms"] = round(hist.get_max_value() / 1000.0, 3) if count else None
+        out[name] = round(values[pct] / 1000.0, 3)
+    out["max_ms"] = round(hist.get_max_value() / 1000.0, 3)
     out["count"] = count
     return out
 
@@ -105,6 +108,10 @@ class LatencyBook:
 
     def figures(self) -> list[str]:
         return sorted(self._figures)
+
+    def counts(self) -> dict[str, int]:
+        """Figure -> how many samples it holds, for every figure."""
+        return {name: int(self._figures[name].total.get_total_count()) for name in self.figures()}
 
     def record(self, figure: str, ms: float, at: float) -> None:
         """One sample of `ms` milliseconds, observed at wall time `at` (seconds)."""

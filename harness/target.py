@@ -220,7 +220,7 @@ class Target:
         does not say where an order keeps its items cannot tell: every order is the run's."""
         if not self.reader.states_items():
             return True
-        items = self.reader.items(document)
+        items = self.reader.items(document) or []
         return bool(items) and any(
             isinstance(item, dict) and any(isinstance(v, str) and v.startswith(product_prefix)
                                            for v in item.values())

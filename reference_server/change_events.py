@@ -82,8 +82,8 @@ def _unflatten(updated: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(value: Any) -> str:
     if isinstance(value, datetime):
-        value = value.astimezone(UTC)
-        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        utc = value.astimezone(UTC)
+        return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -117,7 +117,7 @@ class HttpApi:
         found = problem(BY_OPERATION[operation].request or {}, body)
         if found:
             raise ApiError(ErrorCode.INVALID_BODY, f"invalid body: {found}", {"problem": found})
-        return body
+        return cast(dict[str, Any], body)  # every operation's request schema is an object
 
     async def _visible_order(self, identity: Identity, order_id: str) -> dict[str, Any]:
         order = await self._orders.get(order_id)

@@ -9,6 +9,7 @@ import hmac
 import os
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import jwt
 
@@ -69,8 +70,8 @@ class TokenService:
         if not isinstance(sub, str) or not sub or role not in Role.__members__.values():
             raise TokenRejected(ConnectError.UNAUTHORIZED, "invalid claims")
         name = claims.get("name")
-        return Identity(sub=sub, role=Role(role), name=name if isinstance(name, str) else "",
-                        guest=claims.get("guest") is True)
+        return Identity(sub=sub, role=Role(cast(str, role)),  # one of Role's values: checked above
+                        name=name if isinstance(name, str) else "", guest=claims.get("guest") is True)
 
 
 class PasswordHasher:

@@ -27,7 +27,7 @@ def _well_formed(pkt: Any) -> bool:
     return pkt.packet_type in (packet.CONNECT, packet.DISCONNECT, packet.ACK, packet.BINARY_ACK)
 
 
-class StrictAsyncServer(socketio.AsyncServer):
+class StrictAsyncServer(socketio.AsyncServer):  # type: ignore[misc]  # python-socketio ships no types
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         if eio_sid not in self._binary_packet:  # not an attachment of a binary packet
             try:

@@ -18,6 +18,14 @@ from tests.support.reaper import (  # noqa: F401  (pytest hooks)
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _base_folder_first(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """pytest makes its base temporary folder on first use, unguarded: fixtures that make
+    their run folders from several threads at once (the load tests') raced to create it, and
+    one failed (FileExistsError; tests/test_tmp_folders.py). Made here, before any test."""
+    tmp_path_factory.getbasetemp()
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[ServerThread]:
     """One clean reference server for the whole session (tests create their own users)."""

@@ -10,7 +10,7 @@ from ..errors import EXIT_CONFIG
 from ..reporting.compare import compare, load_report, table
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("compare", help="compare two runs and flag regressions")
     p.add_argument("baseline", help="run folder or report.json")
     p.add_argument("current", help="run folder or report.json")

@@ -27,7 +27,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("conformance", help="check that a target follows the contract")
     p.add_argument("--target", help="base URL of the server under test")
     p.add_argument("--jwt-secret", default=None,

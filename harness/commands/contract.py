@@ -14,7 +14,7 @@ from ..contract.teamfile import TeamContract, load
 from ..errors import EXIT_CONFIG, ContractFileError
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("contract", help="write the contract documents, or check a target by its contract file")
     p.add_argument("action", choices=["export", "check"],
                    help="export: write docs/ (the default contract file included); check: walk a "

@@ -23,7 +23,7 @@ DEMO_ORIGIN = "http://localhost:3000"
 _READY = re.compile(r"reference server listening on (http://\S+)")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="start the reference server and run a short load against it")
     p.add_argument("--users", type=int, default=300)
     p.add_argument("--duration", default="60s")

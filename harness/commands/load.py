@@ -169,10 +169,11 @@ def _check_socket(args: argparse.Namespace, url: str, token: str, verify: bool,
                           ssl_verify=verify,
                           websocket_extra_options={"suppress_origin": True})
 
-    @sio.on("connect_error")
     def _refused(data: object = None) -> None:
         message = data.get("message") if isinstance(data, dict) else data
         refusal.append(str(message))
+
+    sio.on("connect_error", _refused)
 
     how = (f"Socket.IO at {args.socketio_path} over {args.transport}, with "
            + ("a token minted with --jwt-secret" if args.tokens == "mint" else "a registered "
@@ -191,7 +192,7 @@ def _check_socket(args: argparse.Namespace, url: str, token: str, verify: bool,
             pass
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("load", help="run a load test against a target")
     p.add_argument("--target", required=True, help="base URL of the server under test")
     p.add_argument("--users", type=int, default=100, help="users of all roles (default 100)")

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="re-render report.html (and report.md, junit.xml) from a run folder")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder holding report.json")
     p.set_defaults(func=run)

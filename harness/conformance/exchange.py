@@ -5,7 +5,7 @@ of 422 and 409 answers, an order left unchanged)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +19,7 @@ from ..contract import (
     Operation,
     OrderType,
     Status,
+    Transition,
     Via,
     problem,
 )
@@ -162,7 +163,7 @@ def allowed_next_readings(current: Status, order_type: OrderType, via: Via,
     (the reference server's), or only those of this request (PATCH or assign-driver), or only
     those this user may make, or both narrowings. Reading -> the statuses, sorted."""
     moves = [t for t in TRANSITIONS if t.source is current and order_type in t.order_types]
-    narrowings = {
+    narrowings: dict[str, Callable[[Transition], bool]] = {
         "every move from the current status": lambda t: True,
         "the moves this request can make": lambda t: t.via is via,
         "the moves this user may make": lambda t: actor in t.actors,

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..reporting.junit import write_junit
 from .model import Outcome, Verdict
@@ -24,7 +24,7 @@ SUITE = "harness.conformance"
 
 def load_schema() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("conformance.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    return cast(dict[str, Any], json.loads(text))
 
 
 def totals(outcomes: Iterable[Outcome]) -> dict[str, int]:

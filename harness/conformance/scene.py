@@ -35,7 +35,8 @@ def timestamp_forms(parties: list[Party], order_id: str) -> str:
     for p in parties:
         for r in p.got(order_id):
             payload = r.payload if isinstance(r.payload, dict) else {}
-            inner = payload.get("order") if isinstance(payload.get("order"), dict) else {}
+            order = payload.get("order")
+            inner = order if isinstance(order, dict) else {}
             for value in (payload.get("updatedAt"), inner.get("createdAt")):
                 if isinstance(value, str):
                     forms.add("ISO 8601 strings")
@@ -111,9 +112,9 @@ class Ledger:
                              driver_id)
         self.changes.append((change, version))
 
-    def expected_at(self, party: Party) -> Counter[tuple[str, int]]:
+    def expected_at(self, party: Party) -> Counter[tuple[str, int | None]]:
         """(event, version) -> how many times this party must receive it (once)."""
-        want: Counter[tuple[str, int]] = Counter()
+        want: Counter[tuple[str, int | None]] = Counter()
         for change, version in self.changes:
             for emission in emissions_for(change):
                 if set(emission.rooms) & set(party.rooms):
@@ -121,7 +122,8 @@ class Ledger:
         return want
 
 
-def received(party: Party, order_id: str) -> Counter[tuple[str, int]]:
+def received(party: Party, order_id: str) -> Counter[tuple[str, int | None]]:
+    """(event, version) -> how many times this party received it (None: no version given)."""
     return Counter((r.event, r.payload.get("version") if isinstance(r.payload, dict) else None)
                    for r in party.got(order_id))
 

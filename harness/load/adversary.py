@@ -114,9 +114,9 @@ class _Adversary(OrderAppUser):
         ledger = self.ctx.new_socket(None, None)  # this socket must receive nothing at all
         sio = socketio.Client(reconnection=False, **client_options(self.ctx))
         sio.on("*", lambda event, data=None: self.ctx.received(ledger, event, data))
-        opts, target = self.ctx.options, self.ctx.target
+        opts, target, host = self.ctx.options, self.ctx.target, self.target_url
         try:
-            sio.connect(target.socket_url(self.host, token) if token is not None else self.host,
+            sio.connect(target.socket_url(host, token) if token is not None else host,
                         auth=target.socket_auth(token) if token is not None else None,
                         headers=target.socket_headers(token) if token is not None else {},
                         transports=transports_for(opts.transport),

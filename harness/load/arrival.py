@@ -128,7 +128,7 @@ def kernel_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
             sec, nsec = _TIMESPEC.unpack_from(data)
             if sec > 0:
-                return sec * 1_000_000_000 + nsec
+                return int(sec) * 1_000_000_000 + int(nsec)
     return None
 
 

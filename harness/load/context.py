@@ -368,8 +368,7 @@ class RunContext:
         return {"process": self.process, "counts": self.counts.as_dict(),
                 "changes": dict(self.outbox.taken["changes"]),
                 "receipts": dict(self.outbox.taken["receipts"]),
-                "latency_counts": {name: self.book.histogram(name).get_total_count()  # type: ignore[union-attr]
-                                   for name in self.book.figures()}}
+                "latency_counts": self.book.counts()}
 
     def merge_worker(self, report: dict[str, Any], node_id: str) -> None:
         """Keep a worker's running totals (records and latency are merged as they come)."""

@@ -53,13 +53,13 @@ from . import arrival
 try:  # the websocket transport needs websocket-client; polling needs requests
     import websocket
 except ImportError:  # pragma: no cover
-    websocket = None  # type: ignore[assignment]
+    websocket = None  # type: ignore[assignment]  # the module or None: checked where used
 try:
     import requests
     from requests.adapters import HTTPAdapter
 except ImportError:  # pragma: no cover
-    requests = None  # type: ignore[assignment]
-    HTTPAdapter = object  # type: ignore[assignment,misc]
+    requests = None  # type: ignore[assignment]  # the module or None: checked where used
+    HTTPAdapter = object  # type: ignore[assignment,misc]  # a base class that is never used then
 
 CLOSED = "closed"
 SILENT = "silent"
@@ -200,7 +200,7 @@ class _NoObserver:
 
 # --- the seams -----------------------------------------------------------------------------------------
 
-class _TrackingAdapter(HTTPAdapter):  # type: ignore[misc,valid-type]
+class _TrackingAdapter(HTTPAdapter):
     """A requests adapter that remembers every urllib3 connection it opens (weakly)."""
 
     def __init__(self, connections: weakref.WeakSet[Any]) -> None:
@@ -222,10 +222,10 @@ class _TrackingAdapter(HTTPAdapter):  # type: ignore[misc,valid-type]
                 tracked.add(conn)
                 return conn
 
-            pool._new_conn = tracking_conn
+            pool._new_conn = tracking_conn  # type: ignore[method-assign]  # tracks urllib3's sockets
             return pool
 
-        manager._new_pool = tracking_pool
+        manager._new_pool = tracking_pool  # type: ignore[method-assign]  # tracks urllib3's pools
 
 
 def _shut(sock: Any) -> bool:
@@ -264,7 +264,7 @@ if websocket is not None:
 
         def connect(self, url: str, **options: Any) -> None:
             try:
-                super().connect(url, **options)
+                super().connect(url, **options)  # type: ignore[no-untyped-call]  # websocket-client's is unannotated
             except websocket.WebSocketBadStatusException as exc:
                 if self.owner is not None:
                     self.owner._handshake_refused(str(exc))
@@ -295,7 +295,7 @@ if websocket is not None:
             stamp of the data (see arrival.py); the frame's stamp is its last read's."""
             sock = self.sock
             if not self._stamping or sock is None:
-                return super()._recv(bufsize)  # type: ignore[no-any-return]
+                return super()._recv(bufsize)  # type: ignore[no-untyped-call,no-any-return]  # unannotated
             try:
                 data, ancdata, _flags, _addr = sock.recvmsg(bufsize, arrival.ANC_SPACE)
             except TimeoutError as exc:
@@ -311,7 +311,7 @@ if websocket is not None:
                 self._frame_ns = stamp
             if self._watched:
                 self._read_end = arrival.WATCH.consumed(self._fd, len(data))
-            return data  # type: ignore[no-any-return]
+            return data
 
         def recv(self) -> Any:
             while not self.silent:
@@ -349,9 +349,9 @@ if websocket is not None:
 
         def shutdown(self) -> None:
             self._unwatch()
-            super().shutdown()
+            super().shutdown()  # type: ignore[no-untyped-call]  # websocket-client's is unannotated
 else:  # pragma: no cover
-    _CuttableWebSocket = None  # type: ignore[assignment,misc]
+    _CuttableWebSocket = None  # type: ignore[misc]  # no websocket-client: polling only
 
 
 #: python-engineio's client gives up a long-polling connection whose answer batches more than
@@ -408,8 +408,13 @@ class _PendingPackets:
         return items
 
 
-class CuttableEngineIO(engineio.Client):
+class CuttableEngineIO(engineio.Client):  # type: ignore[misc]  # python-engineio ships no types
     """python-engineio's client, with the seams the cuts and the error counts need."""
+
+    # python-engineio's own attributes that this class sets (declared for mypy only).
+    http_factory: Callable[[], Any] | None
+    write_loop_task: Any
+    queue: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -612,18 +617,20 @@ class CuttableEngineIO(engineio.Client):
     def _connect_websocket(self, url: str, headers: Any, engineio_path: str) -> bool:
         upgrade = bool(self.sid)
         self._handshake_error = None
-        ok = super()._connect_websocket(url, headers, engineio_path)
+        ok: bool = super()._connect_websocket(url, headers, engineio_path)
         if upgrade and not ok:
             self.observer.upgrade_failed(self._handshake_error or "websocket upgrade failed")
         return ok
 
 
-class CuttableClient(socketio.Client):
+class CuttableClient(socketio.Client):  # type: ignore[misc]  # python-socketio ships no types
     """python-socketio's sync client over a `CuttableEngineIO`.
 
     `observer` hears of failed (re)connections, failed upgrades and "session ID unknown"
     answers; `cut(kind)` cuts the current connection.
     """
+
+    eio: CuttableEngineIO  # (python-socketio's attribute; `_engineio_client_class` makes it one)
 
     def __init__(self, *args: Any, observer: Observer | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -44,7 +44,7 @@ from .disruption import CuttableClient, plan_for, run_plan
 from .followed import FollowedOrders
 from .outage import OutageWatch
 from .reconnect_stats import REQUEST_TYPE, TIME_TO_CONSISTENT, TIME_TO_RECONNECT
-from .runtime import context_if_any
+from .runtime import context_if_any, listen
 
 if TYPE_CHECKING:
     from ..ledger import SocketLedger
@@ -66,7 +66,7 @@ _MAX_PAGES = 20
 
 
 
-class WorkQueue(Queue):
+class WorkQueue(Queue):  # type: ignore[misc]  # gevent ships no types: Queue is Any to mypy
     """A user's work queue that takes each order once, however it heard of it (an event,
     or a catch-up after a reconnect)."""
 
@@ -98,7 +98,7 @@ class FollowedUser(Protocol):
     @property
     def sio(self) -> CuttableClient | None: ...
 
-    def call(self, action: str, /, *, expect: tuple[int, ...] = (), **values: Any) -> Any: ...
+    def call(self, action: str, /, *, expect: tuple[int, ...] = (), **values: Any) -> dict[str, Any]: ...
 
     def resume(self, order: OrderFacts, document: Any) -> None: ...
 
@@ -192,15 +192,15 @@ class Follower:
 
         The socket's presence in its rooms ends at the cut (through the user's own disconnect
         handler): what the server sends from now on is missed while away, not missing."""
-        sio = self.user.sio
-        if not self.up or not isinstance(sio, CuttableClient):
+        sio, socket = self.user.sio, self.user.socket
+        if not self.up or not isinstance(sio, CuttableClient) or socket is None:
             return False
         sio.settle_acks()
         if not self.up or sio.eio.state != "connected":
             return False
         self.book.cuts += 1
         self.book.bump(self.book.cuts_by_kind, kind)
-        self.user.socket.disconnected(CUT)
+        socket.disconnected(CUT)
         sio.cut(kind)
         return True
 
@@ -377,7 +377,7 @@ class Follower:
 
 # --- the plugin ------------------------------------------------------------------------------------
 
-@events.init.add_listener
+@listen(events.init)
 def _on_init(environment: Environment, **_: Any) -> None:
     ctx = context_if_any(environment)
     if ctx is None:
@@ -388,7 +388,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         ctx.outage_watch = OutageWatch(ctx, environment.host)
 
 
-@events.test_start.add_listener
+@listen(events.test_start)
 def _on_test_start(environment: Environment, **_: Any) -> None:
     ctx = context_if_any(environment)
     if ctx is None or isinstance(environment.runner, MasterRunner):

@@ -68,8 +68,9 @@ def build_report(environment: Environment, ctx: RunContext) -> dict[str, Any]:
     duration = max(ended - started, 1e-9)
     orders = rec.changes_by_first_event.get(Event.NEW_ORDER, 0)
     runner = environment.runner
-    users = {name: n for name, n in (getattr(runner, "final_user_classes_count", None)
-                                     or runner.user_classes_count or {}).items()}
+    counted = getattr(runner, "final_user_classes_count", None) or (
+        runner.user_classes_count if runner is not None else None)
+    users = {name: n for name, n in (counted or {}).items()}
     events: dict[str, Any] = {}
     for event in Event:
         gevent.sleep(0)  # a checkpoint runs beside the users: let their sockets in between

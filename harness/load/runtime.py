@@ -25,7 +25,8 @@ import locust.argument_parser
 import locust.runners
 from locust import User, events
 from locust.env import Environment
-from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+from locust.event import EventHook
+from locust.runners import STATE_MISSING, MasterRunner, Runner, WorkerRunner
 
 from ..contract import Event, Role
 from ..errors import LoadConfigError
@@ -36,6 +37,23 @@ from .reconnect_stats import REJOIN_GRACE_MAX_S
 from .witness_link import WitnessLink
 
 U = TypeVar("U", bound=type)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def listen(hook: EventHook) -> Callable[[F], F]:
+    """`@hook.add_listener`, typed: Locust's own decorator is unannotated, which would leave
+    every listener untyped for mypy."""
+    def register(handler: F) -> F:
+        hook.add_listener(handler)  # type: ignore[no-untyped-call]  # Locust's hooks are unannotated
+        return handler
+    return register
+
+
+def runner_of(environment: Environment) -> Runner:
+    """The environment's runner: every hook of the plugin runs once Locust has made it."""
+    runner = environment.runner
+    assert runner is not None, "Locust calls the plugin's hooks once its runner exists"
+    return runner
 
 log = logging.getLogger("harness")
 
@@ -156,12 +174,12 @@ class _ClockKeeper:
             gevent.sleep(0.2 if samples < 5 else _CLOCK_EVERY_S)
 
 
-@events.init_command_line_parser.add_listener
+@listen(events.init_command_line_parser)
 def _add_options(parser: Any, **_: Any) -> None:
     add_arguments(parser)
 
 
-@events.init.add_listener
+@listen(events.init)
 def _on_init(environment: Environment, **_: Any) -> None:
     parsed = environment.parsed_options
     if parsed is None:  # used as a library without a command line
@@ -171,7 +189,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     except LoadConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    runner = environment.runner
+    runner = runner_of(environment)
     is_worker = isinstance(runner, WorkerRunner)
     ctx = RunContext(options, fire=environment.events.request.fire, keeps_books=not is_worker)
     _CONTEXTS[environment] = ctx
@@ -275,7 +293,10 @@ def _merge(ctx: RunContext, msg: Any) -> None:
 def _notice_lost_workers(environment: Environment, ctx: RunContext) -> None:
     """Locust marks a worker missing after HEARTBEAT_LIVENESS missed heartbeats (and forgets
     it a minute later): the harness keeps it, to judge around its loss and to report it."""
-    for client in environment.runner.clients.all:
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner):
+        return
+    for client in runner.clients.all:
         if client.state == STATE_MISSING and client.id not in ctx.workers.lost:
             ctx.worker_lost(client.id)
             log.error("harness: worker %s was lost mid-run; the run goes on without its users "
@@ -284,7 +305,7 @@ def _notice_lost_workers(environment: Environment, ctx: RunContext) -> None:
 
 def _ship(environment: Environment) -> None:
     ctx = context_of(environment)
-    environment.runner.send_message(RECORDS_MSG, ctx.worker_report())
+    runner_of(environment).send_message(RECORDS_MSG, ctx.worker_report())
 
 
 def _ship_forever(environment: Environment) -> None:
@@ -359,13 +380,13 @@ def _drain_worker(environment: Environment) -> None:
     ctx.draining = True
     _wait_quiet(ctx, ctx.options.event_timeout_s)
     _ship(environment)
-    environment.runner.send_message(DRAINED_MSG, None)
+    runner_of(environment).send_message(DRAINED_MSG, None)
 
 
 def drain_and_quit(environment: Environment) -> None:
     """Stop causing changes, wait for events in flight, close the books, quit Locust."""
     ctx = context_of(environment)
-    runner = environment.runner
+    runner = runner_of(environment)
     ctx.draining = True
     ctx.ran_to_the_end = True
     log.info("harness: duration reached; draining events in flight")
@@ -404,7 +425,7 @@ def _force_end(environment: Environment) -> None:
     os._exit(1)
 
 
-@events.test_start.add_listener
+@listen(events.test_start)
 def _on_test_start(environment: Environment, **_: Any) -> None:
     ctx = context_if_any(environment)
     if ctx is None or isinstance(environment.runner, WorkerRunner):
@@ -414,7 +435,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         gevent.spawn_later(ctx.run_time, drain_and_quit, environment)
 
 
-@events.quitting.add_listener
+@listen(events.quitting)
 def _on_quitting(environment: Environment, **_: Any) -> None:
     ctx = context_if_any(environment)
     if ctx is None or isinstance(environment.runner, WorkerRunner):

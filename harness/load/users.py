@@ -25,7 +25,7 @@ from gevent.queue import Empty, Queue
 from locust import FastHttpUser, task
 from locust.env import Environment
 from locust.exception import StopTest, StopUser
-from locust.user.users import LOCUST_STATE_RUNNING
+from locust.user.task import LOCUST_STATE_RUNNING
 
 from .. import payloads
 from ..contract import ChangeKind, Event, OrderType, Role
@@ -102,6 +102,12 @@ class OrderAppUser(FastHttpUser):
         self.in_flight = self.ctx.awaiting.flight()
 
     @property
+    def target_url(self) -> str:
+        """The target's base URL: Locust's host, which the harness always sets (`--host`)."""
+        assert self.host is not None, "harness load passes Locust --host"
+        return self.host
+
+    @property
     def fake(self) -> Faker:
         """The process's one Faker, seeded from this user's own random stream for each value:
         data stays reproducible per user (`--seed`), without a Faker per user (building one
@@ -170,7 +176,7 @@ class OrderAppUser(FastHttpUser):
 
     # --- the socket -----------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self) -> None:  # type: ignore[misc]  # Locust marks `run` final; see why below
         """Locust's `run`, with the start judged here: a user that cannot start (its token, its
         socket) is counted by why (report.json `user_starts`), the first of each kind logged
         in one line, without a traceback per user; then it idles until the run stops it (a
@@ -192,8 +198,8 @@ class OrderAppUser(FastHttpUser):
             while True:
                 gevent.sleep(3600)
         self.ctx.user_started()
-        self.on_start = lambda: None  # type: ignore[method-assign]  (done: Locust's run calls it)
-        super().run()
+        self.on_start = lambda: None  # type: ignore[method-assign]  # done: Locust's run calls it
+        super().run()  # type: ignore[no-untyped-call]  # Locust's run is unannotated
 
     def on_start(self) -> None:
         self.identity.current_token()
@@ -210,7 +216,7 @@ class OrderAppUser(FastHttpUser):
 
     @property
     def sio(self) -> CuttableClient | None:
-        return self.socket.sio if self.socket is not None else None  # type: ignore[return-value]
+        return self.socket.sio if self.socket is not None else None
 
     def connect(self) -> None:
         sio = CuttableClient(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=5,
@@ -222,7 +228,7 @@ class OrderAppUser(FastHttpUser):
         target, token = self.ctx.target, self.identity.current_token()
         # A token in the auth payload is asked for at every (re)connect, so a renewed one is
         # presented; one in the query string or a header is the first connect's.
-        self.socket.connect(target.socket_url(self.host, token),
+        self.socket.connect(target.socket_url(self.target_url, token),
                             auth=lambda: target.socket_auth(self.identity.current_token()),
                             headers=target.socket_headers(token))
         self.ctx.keep_clock(self)
@@ -422,7 +428,7 @@ class GuestSocket:
 
     def open(self) -> None:
         target = self.ctx.target
-        self.socket.connect(target.socket_url(self.owner.host, self.token),
+        self.socket.connect(target.socket_url(self.owner.target_url, self.token),
                             auth=target.socket_auth(self.token),
                             headers=target.socket_headers(self.token))
 
@@ -559,7 +565,7 @@ class Driver(OrderAppUser):
 
     def on_event(self, facts: EventFacts) -> None:
         target = self.ctx.target
-        if (facts.order_id is None or facts.status != target.assigned_status
+        if (facts.order_id is None or facts.status is None or facts.status != target.assigned_status
                 or facts.location_report
                 or (facts.driver_id is not None and facts.driver_id != self.identity.user_id)):
             return

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..latency import PERCENTILES
 from ..ledger.records import COUNT_NAMES
@@ -38,7 +38,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
     if p.is_dir():
         p = p / "report.json"
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        return cast(dict[str, Any], json.loads(p.read_text(encoding="utf-8")))
     except OSError as exc:
         raise ValueError(f"{path}: no report ({exc.strerror or exc})") from None
     except ValueError as exc:

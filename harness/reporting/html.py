@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -31,6 +31,9 @@ from ..contract import Event
 from ..latency import decode, new_histogram, summarize
 from ..ledger.records import COUNT_NAMES
 from .thresholds import did_no_work, headline, work_verdicts
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 REPORT = "report.json"
 HISTOGRAMS = "histograms.json"
@@ -55,8 +58,9 @@ FAULTS = VERDICTS[2:]
 PLOT_IDS = ("plot-latency-over-time", "plot-latency-distribution", "plot-witness",
             "plot-activity", "plot-reconnect", "plot-delivery")
 
-_RC = {"svg.fonttype": "none", "svg.hashsalt": "realtime-harness", "font.size": 9,
-       "axes.titlesize": 10, "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.4}
+_RC: dict[RcKeyType, Any] = {"svg.fonttype": "none", "svg.hashsalt": "realtime-harness", "font.size": 9,
+                              "axes.titlesize": 10, "axes.grid": True, "grid.alpha": 0.3,
+                              "lines.linewidth": 1.4}
 _PCT_COLORS = {"p50": "#1f77b4", "p90": "#ff7f0e", "p99": "#d62728", "max": "#8c959f"}
 
 CSS = """

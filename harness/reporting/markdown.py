@@ -47,9 +47,9 @@ def markdown_text(report: dict[str, Any], verdicts: Iterable[dict[str, Any]]) ->
                f"{run['duration_s']} s" if run.get("duration_s") is not None else None,
                f"{run['orders_created']} orders" if run.get("orders_created") is not None else None,
                f"contract {run['contract']}" if run.get("contract") else None]
-    details = [d for d in details if d]
-    if details:
-        lines += [", ".join(details), ""]
+    shown = [d for d in details if d]
+    if shown:
+        lines += [", ".join(shown), ""]
     clock_note = (report.get("clock") or {}).get("note")
     if clock_note:
         lines += [f"Note: {clock_note}.", ""]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 SCHEMA_FILE = "report.schema.json"
 SCHEMA_VERSION = "1"
@@ -20,7 +20,7 @@ SCHEMA_VERSION = "1"
 @lru_cache(maxsize=1)
 def load_schema() -> dict[str, Any]:
     text = resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
+    return cast(dict[str, Any], json.loads(text))
 
 
 def validate_report(report: dict[str, Any]) -> list[str]:

@@ -374,7 +374,7 @@ def headline(verdicts: Iterable[dict[str, Any]]) -> str | None:
     by_key = {v.get("key"): v for v in verdicts if isinstance(v, dict) and not v.get("passed")}
     for key in (RUN_USERS_STARTED, RUN_DID_WORK):
         if key in by_key:
-            return by_key[key]["message"].split(": ", 1)[1]
+            return str(by_key[key]["message"]).split(": ", 1)[1]
     return None
 
 

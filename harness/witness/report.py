@@ -60,7 +60,7 @@ def section(book: WitnessBook, *, bound_ms: float,
         "priority_raised": book.priority_raised,
         "events": per_event,
         "generator_suspect": suspect,
-        "note": note(per_event, p99, bound_ms) if suspect else None,
+        "note": note(per_event, float(p99), bound_ms) if suspect and p99 is not None else None,
     }
 
 

@@ -43,7 +43,8 @@ def capture_changes(collection: Collection, sink: ChangeSink) -> None:
         raise TypeError("capture_changes needs install_indexed_store() on this collection first")
     touched_stack: list[list[tuple[Hashable, dict[str, Any]]]] = []
 
-    insert = collection._insert
+    # (typed here: mongomock's methods are unannotated)
+    insert: Callable[..., Any] = collection._insert
 
     @functools.wraps(insert)
     def _insert(data: Any, *args: Any, **kwargs: Any) -> Any:
@@ -54,7 +55,7 @@ def capture_changes(collection: Collection, sink: ChangeSink) -> None:
                 sink.inserted(doc)
         return inserted_id
 
-    update = collection._update
+    update: Callable[..., Any] = collection._update
 
     @functools.wraps(update)
     def _update(spec: Any, document: Any, *args: Any, **kwargs: Any) -> Any:
@@ -79,7 +80,7 @@ def capture_changes(collection: Collection, sink: ChangeSink) -> None:
 
         return wrapper
 
-    delete = collection._delete
+    delete: Callable[..., Any] = collection._delete
 
     @functools.wraps(delete)
     def _delete(*args: Any, **kwargs: Any) -> Any:

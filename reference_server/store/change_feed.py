@@ -28,13 +28,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import Timestamp
-from mongomock.helpers import make_datetime_timezone_aware_in_document
+from mongomock import helpers
 from pymongo.errors import InvalidOperation
 
 from .base import ChangeStreamHistoryLost
 from .update_diff import is_replacement, same_value, update_description
 
 DEFAULT_HISTORY = 10_000
+
+#: mongomock's helper (unannotated there): a copy of the document with its datetimes made UTC-aware.
+_tz_aware: Callable[[dict[str, Any]], dict[str, Any]] = helpers.make_datetime_timezone_aware_in_document
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +134,7 @@ class ChangeFeed:
             event = {**head, "fullDocument": self._lookup(change.lookup_id),
                      **{k: v for k, v in event.items() if k not in head}}
         if self._tz_aware:
-            return make_datetime_timezone_aware_in_document(event)
+            return _tz_aware(event)
         return copy.deepcopy(event)
 
     def token_of(self, change: _Change) -> dict[str, str]:

@@ -11,16 +11,18 @@ Single event loop, no threads: mongomock-motor runs each call synchronously on t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import mongomock
+from mongomock.collection import Collection as MockCollection
+from mongomock.database import Database as MockDatabase
 from mongomock_motor import AsyncMongoMockClient, AsyncMongoMockCollection
 from pymongo.errors import InvalidOperation
 
 from .change_capture import capture_changes
 from .change_feed import DEFAULT_HISTORY, ChangeFeed, EmbeddedChangeStream
 from .fast_lookup import enable_fast_lookup
-from .indexed_store import install_indexed_store
+from .indexed_store import IndexedCollectionStore, install_indexed_store
 from .top_k import enable_top_k
 from .watched import WatchedCollection
 
@@ -31,8 +33,10 @@ class EmbeddedStore:
     def __init__(self, db_name: str = "orders_app", *, history_size: int = DEFAULT_HISTORY,
                  tz_aware: bool = True) -> None:
         self.db_name = db_name
-        self._sync_client = mongomock.MongoClient(tz_aware=tz_aware)
-        self.client = AsyncMongoMockClient(mock_mongo_client=self._sync_client)
+        # mongomock's and mongomock-motor's stubs present their classes as PyMongo's and Motor's;
+        # the objects are mongomock's own (hence the casts to its classes below).
+        self._sync_client: mongomock.MongoClient[dict[str, Any]] = mongomock.MongoClient(tz_aware=tz_aware)
+        self.client: AsyncMongoMockClient[dict[str, Any]] = AsyncMongoMockClient(mock_mongo_client=self._sync_client)
         self._db = self.client[db_name]
         self._closed = False
         orders_store = self._prepare("orders")
@@ -41,13 +45,15 @@ class EmbeddedStore:
         self.orders = self._open("orders", self._orders_feed)
         self.users = self._open("users", None)
 
-    def _prepare(self, name: str) -> Any:
-        return install_indexed_store(self._sync_client[self.db_name]._store, name)
+    def _prepare(self, name: str) -> IndexedCollectionStore:
+        database = cast(MockDatabase, self._sync_client[self.db_name])  # typed as PyMongo's by the stubs
+        return install_indexed_store(database._store, name)
 
     def _open(self, name: str, feed: ChangeFeed | None) -> WatchedCollection:
         self._prepare(name)
-        raw = self._sync_client[self.db_name].get_collection(name)
-        collection = AsyncMongoMockCollection(self._db, raw)  # applies mongomock-motor's patches
+        raw = cast(MockCollection, self._sync_client[self.db_name].get_collection(name))  # as above
+        # Wraps `raw` and applies mongomock-motor's patches (what its stubs declare is Motor's constructor).
+        collection: Any = AsyncMongoMockCollection(self._db, raw)  # type: ignore[arg-type]  # stubs: Motor's signature
         enable_fast_lookup(raw)
         enable_top_k(raw)
         if feed is not None:

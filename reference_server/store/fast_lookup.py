@@ -12,15 +12,18 @@ are wrapped to refresh the indexes right after (before mongomock's unique check 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from mongomock import filtering
 from mongomock.collection import Collection
-from mongomock.filtering import filter_applies
 
 from .indexed_store import IndexedCollectionStore, document_key
 
 _IN_PLACE_UPDATERS = ("_apply_update_document", "_apply_update_pipeline")
+
+#: mongomock's matcher (unannotated there): does the document match the filter?
+filter_applies: Callable[[Any, Mapping[str, Any]], bool] = filtering.filter_applies
 
 
 def enable_fast_lookup(collection: Collection) -> None:

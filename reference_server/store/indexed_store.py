@@ -50,7 +50,7 @@ def _indexable_field(index: Mapping[str, Any]) -> str | None:
     keys = index.get("key") or []
     if not keys:
         return None
-    field = keys[0][0]
+    field: str = keys[0][0]
     if field == "_id" or "." in field or field.startswith("$"):
         return None
     return field
@@ -68,7 +68,7 @@ class IndexedCollectionStore(CollectionStore):
         super().__init__(name)
 
     # -- declared indexes (mongomock mutates or reassigns `indexes`) ------------------------
-    @property  # type: ignore[override]
+    @property
     def indexes(self) -> dict[str, Any]:
         return self._declared
 

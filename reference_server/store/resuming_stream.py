@@ -96,7 +96,7 @@ class ResumingChangeStream:
                 raise StopAsyncIteration
             try:
                 await self._ensure_open()
-                change = await self._stream.next()
+                change: dict[str, Any] = await self._stream.next()
             except StopAsyncIteration:
                 # PyMongo's stream ended (invalidated: collection dropped/renamed, or closed).
                 await self.close()
@@ -122,7 +122,7 @@ class ResumingChangeStream:
     async def try_next(self) -> dict[str, Any] | None:
         """One getMore at most: the next change, or None if none is there yet (errors propagate)."""
         await self._ensure_open()
-        change = await self._stream.try_next()
+        change: dict[str, Any] | None = await self._stream.try_next()
         self._note_position(change)
         return change
 

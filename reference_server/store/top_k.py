@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import functools
 import heapq
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from mongomock.collection import Collection, Cursor
 from mongomock.filtering import resolve_sort_key
@@ -77,9 +77,9 @@ class TopKCursor(Cursor):
     def _compute_results(self, with_limit_and_skip: bool = False) -> list[Any]:
         spec = _sort_spec(self._sort)
         if not with_limit_and_skip or not self._limit or spec is None:
-            return super()._compute_results(with_limit_and_skip)
+            return cast(list[Any], super()._compute_results(with_limit_and_skip))
         state = (self._factory, self._skip, self._limit)
-        cached = getattr(self, "_top_k_cached", None)
+        cached: tuple[tuple[Any, ...], list[Any]] | None = getattr(self, "_top_k_cached", None)
         if cached is not None and cached[0] == state:
             return cached[1]
         collection = self.collection
@@ -96,7 +96,7 @@ def enable_top_k(collection: Collection) -> None:
     """Make this Collection instance's `find` return TopKCursors."""
     if getattr(collection, "_top_k_enabled", False):
         return
-    find = collection.find
+    find: Callable[..., Cursor] = collection.find
 
     @functools.wraps(find)
     def _find(*args: Any, **kwargs: Any) -> Cursor:

@@ -11,7 +11,7 @@ operations (they pass `sort=` to the bulk builder, which mongomock's does not ta
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .change_feed import ChangeFeed
 
@@ -54,7 +54,7 @@ class Cursor:
     async def to_list(self, length: int | None = None) -> list[Any]:
         """At most `length` documents (all that remain if None), as PyMongo's cursor."""
         if length is None:
-            return await self._cursor.to_list()
+            return cast(list[Any], await self._cursor.to_list())
         if length < 1:
             raise ValueError("to_list() length must be greater than 0")
         out: list[Any] = []

@@ -21,6 +21,9 @@ def test_known_delays_give_known_percentiles() -> None:
     assert s["max_ms"] == pytest.approx(1000, rel=0.002)
     assert book.summary("nothing") == {"p50_ms": None, "p90_ms": None, "p95_ms": None,
                                        "p99_ms": None, "p999_ms": None, "max_ms": None, "count": 0}
+    assert list(book.summary("nothing")) == list(book.summary("newOrder"))  # same keys, same order
+    book.record("connect", 3.0, at=100.0)
+    assert book.counts() == {"connect": 1, "newOrder": 1000}
 
 
 def test_two_processes_merge_exactly() -> None:

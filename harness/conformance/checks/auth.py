@@ -14,7 +14,7 @@ import base64
 import json
 import time
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -106,7 +106,7 @@ async def _http_refused(target: Target, what: str, token: str | None,
     return str(error["code"])
 
 
-async def _http_cases(target: Target, cases: dict[str, str | None]) -> str:
+async def _http_cases(target: Target, cases: Mapping[str, str | None]) -> str:
     codes = [await _http_refused(target, what, token) for what, token in cases.items()]
     return (f"401 ({', '.join(sorted(set(codes)))}) for {len(cases)} token(s): "
             + "; ".join(cases))
@@ -126,7 +126,7 @@ async def _try_connect(target: Target, token: Any, transport: str) -> tuple[str 
     return None, client
 
 
-async def _socket_refused(target: Target, cases: dict[str, str | None],
+async def _socket_refused(target: Target, cases: Mapping[str, str | None],
                           message: ConnectError = ConnectError.UNAUTHORIZED) -> str:
     """Every token is refused with `message`, and the refused clients receive nothing."""
     refused: list[RealtimeClient] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from ... import payloads
 from ...api import Session
@@ -50,7 +50,7 @@ def _without(body: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _with_item(body: dict[str, Any], **item: Any) -> dict[str, Any]:
-    out = json.loads(json.dumps(body))
+    out = cast(dict[str, Any], json.loads(json.dumps(body)))  # a deep copy
     out["items"][0].update(item)
     return out
 
@@ -207,8 +207,8 @@ async def error_401(target: Target) -> str:
     seen = 0
     for method, path, json_body in cases:
         for token, whom in ((None, "nobody (no token)"), (BAD_TOKEN, f"the token {BAD_TOKEN!r}")):
-            ex = await send(target, method, path, None, token=token, as_whom=whom,
-                            **({} if json_body is None else {"json_body": json_body}))
+            body_if_any: dict[str, Any] = {} if json_body is None else {"json_body": json_body}
+            ex = await send(target, method, path, None, token=token, as_whom=whom, **body_if_any)
             expect_error(ex, 401, "a request without a valid token was not a 401")
             seen += 1
     return (f"{seen} requests ({len(cases)} endpoints, no token and a token that is no JWT): "

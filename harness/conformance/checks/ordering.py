@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ...api import HttpError
 from ...contract import ClientEvent, Status
+from ...errors import HttpError
 from ..model import expect
 from ..registry import check
 from ..scene import arrival_problems, delivery_scene, wait_until

@@ -57,8 +57,8 @@ async def _lifecycle(target: Target, order_type: OrderType) -> str:
                                                    driver.session.user_id)
             assigned = driver.session.user_id
         else:
-            actor = driver if step.target in LOCATION_REPORT_STATUSES | {Status.DELIVERED} \
-                and assigned else owner
+            actor = driver if driver is not None and assigned \
+                and step.target in LOCATION_REPORT_STATUSES | {Status.DELIVERED} else owner
             order = await target.api.set_status(actor.session.token, order["id"], step.target.value)
         ledger.add(ChangeKind.STATUS, order["status"], order["version"], assigned)
         await pace.after(order["id"], order["version"])
