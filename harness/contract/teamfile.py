@@ -204,7 +204,7 @@ class TeamContract:
         """A token for a user, with the file's claims, signed with the target's secret."""
         import jwt  # noqa: PLC0415  (only minting needs it)
 
-        from .model import JWT_ALGORITHM  # noqa: PLC0415
+        from .model import JWT_ALGORITHM  # noqa: PLC0415  (beside jwt, for the same reason)
 
         return jwt.encode(self.claims(user_id, role, name), secret, algorithm=JWT_ALGORITHM)
 

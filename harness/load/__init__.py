@@ -5,6 +5,7 @@ Most of `harness.load` imports Locust, which monkey-patches the process it is im
 so in their docstrings and are tested in the tests' own process: `followed` (what a user
 follows and reads again after a drop), `share` (which store owner moves an order),
 `in_flight` (the answers a process's users await), `outbox` (the records queued for the
-books), `drain` (the end of a run, as decisions), `workers` (the master's view of its
-workers), `user_random` (a user's random stream) and `options`.
+books), `triggers` (trigger-to-delivery pairing), `drain` (the end of a run, as
+decisions), `workers` (the master's view of its workers), `user_random` (a user's random
+stream) and `options`.
 """

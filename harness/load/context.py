@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +42,17 @@ from .in_flight import Awaiting
 from .options import LoadOptions
 from .outbox import Outbox
 from .reconnect_stats import ReconnectionBook
+from .triggers import TriggerMatch
 from .witness_link import Offer, OfferQuota, WitnessLink
 from .workers import WorkerBook
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (each of these imports this module)
+    from gevent import Greenlet
+
     from .outage import OutageWatch
-    from .users import StoreOwner  # (users.py imports this module)
+    from .reconnect import FollowedUser
+    from .runtime import ClockKeeper, Pacer
+    from .users import StoreOwner
 
 #: Figure names beside the per-event ones (thresholds use them: issue 4).
 CONNECT = "connect"
@@ -68,7 +73,7 @@ class Trigger:
 
 
 class RunContext:
-    def __init__(self, options: LoadOptions, *, fire: Any | None = None,
+    def __init__(self, options: LoadOptions, *, fire: Callable[..., None] | None = None,
                  keeps_books: bool = True) -> None:
         self.options = options
         #: The target as its contract file describes it (ours by default).
@@ -93,10 +98,10 @@ class RunContext:
         self.start_failures: dict[str, int] = {}
         #: Reconnects, cuts, connection trouble and outages (reconnect.py, outage.py).
         self.reconnection = ReconnectionBook()
-        #: The clock keeper (runtime._ClockKeeper) and the cut plan's greenlet, where the
+        #: The clock keeper (runtime.ClockKeeper) and the cut plan's greenlet, where the
         #: plugin runs them (set by the plugin).
-        self.clock_keeper: Any = None
-        self.cut_plan_greenlet: Any = None
+        self.clock_keeper: ClockKeeper | None = None
+        self.cut_plan_greenlet: Greenlet | None = None
         #: The scenario's name, for the report (set by the plugin).
         self.scenario: str | None = None
         #: Set by the plugin in the process that runs users: decides whether the target is down.
@@ -107,8 +112,8 @@ class RunContext:
         #: (users.StoreOwner._mine).
         self.store_owners_here: list[StoreOwner] = []
         #: Set by the plugin: the open-model pacer, the clock keeper's entry, run timing.
-        self.pacer: Any = None
-        self.keep_clock: Any = lambda user: None
+        self.pacer: Pacer | None = None
+        self.keep_clock: Callable[[FollowedUser], None] = lambda user: None
         self.run_time: float | None = None
         self.started_at: float | None = None
         #: When this process began (wall ms): no order of this run is older.
@@ -137,10 +142,8 @@ class RunContext:
         self._offers_quota = OfferQuota()
         #: The witness, in the process that keeps the books (set by the plugin).
         self.witness: WitnessLink | None = None
-        #: Changes caused here: key -> trigger monotonic time, for trigger-to-delivery.
-        self._triggers: OrderedDict[Any, float] = OrderedDict()
-        #: Events that arrived before the answer that tells their key (HTTP and events race).
-        self._early: OrderedDict[Any, list[tuple[str, float]]] = OrderedDict()
+        #: Trigger-to-delivery of the changes caused here (triggers.py).
+        self.triggers = TriggerMatch()
 
     # --- time --------------------------------------------------------------------------------
 
@@ -227,11 +230,8 @@ class RunContext:
                                location=location, uncertain=uncertain, answered_ms=self.now_ms(),
                                reader=self.target.reader)
         self.outbox.changes.append(record)
-        self._triggers[record.key] = trigger.mono
-        for event, received_mono in self._early.pop(record.key, []):
-            self._record_latency(event, (received_mono - trigger.mono) * 1000.0)
-        while len(self._triggers) > 50_000:
-            self._triggers.popitem(last=False)
+        for event, ms in self.triggers.caused(record.key, trigger.mono):
+            self._record_latency(event, ms)
 
     def received(self, ledger: SocketLedger, event: str, payload: Any) -> EventFacts | None:
         """Every event any socket of this process receives comes through here; returns what
@@ -264,13 +264,9 @@ class RunContext:
         offset = self.clock.offset_ms
         if emitted is not None and self.time_sync_supported and offset is not None:
             self._figure(event + EMIT_SUFFIX, received_ms + offset - emitted, "event:emit")
-        trigger_mono = self._triggers.get(judged.receipt.key)
-        if trigger_mono is not None:
-            self._record_latency(event, (received_mono - trigger_mono) * 1000.0)
-        else:
-            self._early.setdefault(judged.receipt.key, []).append((event, received_mono))
-            while len(self._early) > 50_000:
-                self._early.popitem(last=False)
+        ms = self.triggers.arrived(judged.receipt.key, event, received_mono)
+        if ms is not None:
+            self._record_latency(event, ms)
         return judged.facts
 
     def _record_latency(self, event: str, ms: float) -> None:

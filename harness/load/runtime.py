@@ -18,7 +18,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import gevent
 import locust.argument_parser
@@ -35,6 +35,9 @@ from .drain import SHIP_EVERY_S, books_horizon, drain_deadline_s, wait_quiet, wh
 from .options import add_arguments, from_parsed
 from .reconnect_stats import REJOIN_GRACE_MAX_S
 from .witness_link import WitnessLink
+
+if TYPE_CHECKING:
+    from .reconnect import FollowedUser  # (reconnect.py imports this module)
 
 U = TypeVar("U", bound=type)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -131,15 +134,15 @@ class Pacer:
             gevent.sleep(delay)
 
 
-class _ClockKeeper:
+class ClockKeeper:
     """Keeps the process's clock offset fresh through one connected user's socket."""
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        self.user: Any = None
+        self.user: FollowedUser | None = None
         self.greenlet: gevent.Greenlet | None = None
 
-    def offer(self, user: Any) -> None:
+    def offer(self, user: FollowedUser) -> None:
         if not self.ctx.options.time_sync or not self.ctx.target.reference:
             # `time_sync` is our contract's; a team's file states none.
             self.ctx.time_sync_supported = False
@@ -153,7 +156,7 @@ class _ClockKeeper:
 
         samples = 0
         while True:
-            sio = getattr(self.user, "sio", None)
+            sio = self.user.sio if self.user is not None else None
             if sio is None or not sio.connected:
                 return
             sent = time.time() * 1000.0
@@ -200,7 +203,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if options.order_rate:
         share = int(os.environ.get("HARNESS_WORKERS", "1") or 1) if is_worker else 1
         ctx.pacer = Pacer(options.order_rate / max(1, share))
-    ctx.clock_keeper = _ClockKeeper(ctx)
+    ctx.clock_keeper = ClockKeeper(ctx)
     ctx.keep_clock = ctx.clock_keeper.offer
     _size_user_classes(environment, options, parsed)
     ctx.run_time = getattr(parsed, "run_time", None)
