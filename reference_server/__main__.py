@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import warnings
+from typing import NoReturn
 
 from jwt.warnings import InsecureKeyLengthWarning
 
@@ -18,7 +19,7 @@ EXIT_CONFIG = 2
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_CONFIG, f"error: {message} (see --help)\n")
 
 

@@ -91,6 +91,8 @@ def capture_changes(collection: Collection, sink: ChangeSink) -> None:
                 for _key, doc in removed:
                     sink.deleted(doc.get("_id"))
 
+    # mongomock's collection is patched in place: its methods replaced, a mark set (mypy
+    # forbids both, hence the ignores below).
     collection._insert = _insert  # type: ignore[method-assign]
     collection._update = _update  # type: ignore[method-assign]
     collection._delete = _delete  # type: ignore[method-assign]

@@ -43,10 +43,10 @@ def enable_fast_lookup(collection: Collection) -> None:
             filter_applies(filter, {})  # mongomock validates the filter even with no document
         return (doc for doc in docs if filter_applies(filter, doc))
 
-    collection._iter_documents = _iter_documents  # type: ignore[method-assign]
+    collection._iter_documents = _iter_documents  # type: ignore[method-assign]  # patched in place
     for name in _IN_PLACE_UPDATERS:
         setattr(collection, name, _reindexing(collection, getattr(collection, name)))
-    collection._fast_lookup_enabled = True  # type: ignore[attr-defined]
+    collection._fast_lookup_enabled = True  # type: ignore[attr-defined]  # our mark on it
 
 
 def _reindexing(collection: Collection, apply: Callable[..., Any]) -> Callable[..., Any]:

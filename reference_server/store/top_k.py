@@ -105,5 +105,5 @@ def enable_top_k(collection: Collection) -> None:
             cursor.__class__ = TopKCursor
         return cursor
 
-    collection.find = _find  # type: ignore[method-assign]
-    collection._top_k_enabled = True  # type: ignore[attr-defined]
+    collection.find = _find  # type: ignore[method-assign]  # mongomock's, patched in place
+    collection._top_k_enabled = True  # type: ignore[attr-defined]  # our mark on it
