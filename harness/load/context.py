@@ -111,9 +111,8 @@ class RunContext:
         #: This process's store owners, in start order: each order is one's to move
         #: (users.StoreOwner._mine).
         self.store_owners_here: list[StoreOwner] = []
-        #: Set by the plugin: the open-model pacer, the clock keeper's entry, run timing.
+        #: Set by the plugin: the open-model pacer, run timing.
         self.pacer: Pacer | None = None
-        self.keep_clock: Callable[[FollowedUser], None] = lambda user: None
         self.run_time: float | None = None
         self.started_at: float | None = None
         #: When this process began (wall ms): no order of this run is older.
@@ -184,6 +183,11 @@ class RunContext:
     def created_by_this_run(self, order: Any) -> bool:
         """Whether this run placed `order` (a document): only those are its users' to move."""
         return self.target.ours(order, self.product_prefix)
+
+    def keep_clock(self, user: FollowedUser) -> None:
+        """A user's socket is up: the clock keeper may sync the clock through it."""
+        if self.clock_keeper is not None:
+            self.clock_keeper.offer(user)
 
     def register_user(self, role: Role, user_id: str | None) -> None:
         if user_id is not None and len(self.known_users[role]) < 10_000:

@@ -199,19 +199,16 @@ def _on_init(environment: Environment, **_: Any) -> None:
     # The report's `run.scenario`: `harness load` passes it; else the locustfile's name.
     ctx.scenario = (os.environ.get("HARNESS_SCENARIO")
                     or Path(str(getattr(parsed, "locustfile", "") or "")).stem or None)
-    ctx.pacer = None
     if options.order_rate:
         share = int(os.environ.get("HARNESS_WORKERS", "1") or 1) if is_worker else 1
         ctx.pacer = Pacer(options.order_rate / max(1, share))
     ctx.clock_keeper = ClockKeeper(ctx)
-    ctx.keep_clock = ctx.clock_keeper.offer
     _size_user_classes(environment, options, parsed)
     ctx.run_time = getattr(parsed, "run_time", None)
     if not is_worker and ctx.run_time:
         # The harness ends the run itself, so that it can drain first (see `_drain`).
         parsed.run_time = None
     if isinstance(runner, MasterRunner):
-        ctx.workers.drained = set()
         runner.register_message(RECORDS_MSG, lambda environment, msg, **kw: _merge(ctx, msg))
         runner.register_message(DRAINED_MSG, lambda environment, msg, **kw: ctx.workers.drained.add(msg.node_id))
     elif is_worker:
@@ -328,10 +325,9 @@ def _settle_forever(environment: Environment) -> None:
         else:
             ctx.keep_books(ctx.outbox.take())
         assert ctx.reconciler is not None
-        live = ctx.workers.live_nodes()
-        awaited = [ctx.awaiting.since_ms()] + [ctx.workers.totals.get(process, {}).get("awaited_since_ms")
-                                              for process, _ in live]
-        ctx.reconciler.settle(books_horizon(ctx.now_ms(), (ms for _, ms in live), awaited))
+        ctx.reconciler.settle(books_horizon(
+            ctx.now_ms(), (ms for _, ms in ctx.workers.live_nodes()),
+            [ctx.awaiting.since_ms(), *ctx.workers.awaited_since_ms()]))
         if ctx.witness is not None:
             ctx.witness.expire()
         if ctx.started_at is not None and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
@@ -410,8 +406,7 @@ def drain_and_quit(environment: Environment) -> None:
 
 def _why_incomplete(environment: Environment, ctx: RunContext) -> str | None:
     """None when the run drained and ended as planned; otherwise why it did not."""
-    if isinstance(environment.runner, MasterRunner):
-        _notice_lost_workers(environment, ctx)
+    _notice_lost_workers(environment, ctx)
     return why_incomplete(lost_workers=ctx.workers.lost.values(),
                           not_judged=ctx.reconciler.not_judged if ctx.reconciler is not None else 0,
                           interrupted=ctx.interrupted, ran_to_the_end=ctx.ran_to_the_end)

@@ -40,6 +40,13 @@ class WorkerBook:
         """(process, last heard ms) of every worker not lost."""
         return [(process, ms) for node, (process, ms) in self.nodes.items() if node not in self.lost]
 
+    def awaited_since_ms(self) -> list[float]:
+        """When each live worker's oldest change still awaiting its answer was sent (wall ms),
+        as its last report said; workers awaiting none are left out."""
+        live = {process for process, _ in self.live_nodes()}
+        return [ms for process, totals in self.totals.items()
+                if process in live and (ms := totals.get("awaited_since_ms")) is not None]
+
     def not_drained(self) -> list[tuple[str, float]]:
         """(process, last heard ms) of every worker neither lost nor drained: at the run's end
         (Ctrl-C, or a drain that timed out) the books close on what each shipped last."""

@@ -39,3 +39,15 @@ def test_at_the_end_the_books_close_on_what_each_undrained_worker_shipped_last()
     assert book.not_drained() == [("h-2", 1100.0)]
     book.drained.add("b")
     assert book.not_drained() == []
+
+
+def test_the_books_wait_for_what_live_workers_still_await() -> None:
+    """A worker's report says when its oldest change still awaiting an answer was sent; a lost
+    worker's last word no longer holds the books (its records are set apart instead)."""
+    book = WorkerBook()
+    book.heard("a", {"process": "h-1", "awaited_since_ms": 500.0}, 1000.0)
+    book.heard("b", {"process": "h-2", "awaited_since_ms": None}, 1000.0)
+    book.heard("c", {"process": "h-3", "awaited_since_ms": 300.0}, 1000.0)
+    assert sorted(book.awaited_since_ms()) == [300.0, 500.0]
+    book.mark_lost("c", run_started_ms=0.0)
+    assert book.awaited_since_ms() == [500.0]
