@@ -10,8 +10,9 @@ So each frame is stamped where it arrives:
 
 * **kernel**: on Linux the kernel stamps every received TCP segment (`SO_TIMESTAMPNS`), and
   `recvmsg` hands the stamp of the data it returns. The websocket transport reads its socket
-  through `recvmsg` (see `disruption._CuttableWebSocket`), so a frame's stamp is the moment
-  its last byte reached this machine, however late the generator reads it.
+  through `recvmsg` (`loop_websocket.LoopWebSocket` in a Locust process,
+  `disruption._CuttableWebSocket` elsewhere), so a frame's stamp is the moment its last byte
+  reached this machine, however late the generator reads it.
 * **read**: when the client read the frame (TLS sockets, whose records the kernel cannot
   stamp for the application, and the polling transport): better than the handler's time, but
   it includes the generator's delay in reading.

@@ -26,6 +26,10 @@ The seams, all in subclasses (no patching of the libraries):
   `websocket.create_connection` so its websockets are `_CuttableWebSocket`s.
 * `_CuttableWebSocket` (a websocket-client `WebSocket`) drops what it sends and receives
   while silent, and times out the way a silent peer makes a real recv time out.
+* In a gevent process (Locust's), once a websocket's handshake is made, its socket goes to a
+  `loop_websocket.LoopWebSocket`, read by the event loop's callbacks instead of
+  python-engineio's read greenlet (`start_background_task`); it keeps the same silent and
+  closed behaviours, and hands packets back through `frame_received` and `reader_ended`.
 
 Cuts wait (at most `ACK_SETTLE_S`) for the acknowledgements the client is waiting for, so
 that the ledger knows whether a driver's location report took effect: an ack lost in the
@@ -38,6 +42,7 @@ import functools
 import queue
 import random
 import socket
+import sys
 import time
 import weakref
 from collections import deque
@@ -408,6 +413,34 @@ class _PendingPackets:
         return items
 
 
+#: Engine.IO packets the loop's reader hands over in the callback (loop_websocket.py):
+#: Socket.IO's messages (whose handlers that may wait get a greenlet in `_receive_packet`),
+#: and the heartbeat.
+_LOOP_PACKETS = (engineio.packet.MESSAGE, engineio.packet.PING, engineio.packet.PONG,
+                 engineio.packet.NOOP)
+
+
+def _loop_reads(ws: Any) -> bool:
+    """Whether the event loop reads this websocket (loop_websocket.py): in a gevent process,
+    on a plain TCP socket. Elsewhere python-engineio's read loop does, in a thread."""
+    if websocket is None or "gevent" not in sys.modules:
+        return False
+    from .loop_websocket import usable  # noqa: PLC0415  (gevent: only in a gevent process)
+
+    return usable(ws)
+
+
+def _greenlet_spawn() -> Callable[..., Any] | None:
+    """gevent's spawn, in a process whose threads gevent has patched (Locust's): a patched
+    `threading.Thread.start` waits for the thread to start, which the loop's reader, running
+    in the event loop itself, may not do; a greenlet is also the lighter task."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("threading"):
+        return None
+    spawn: Callable[..., Any] = sys.modules["gevent"].spawn
+    return spawn
+
+
 class CuttableEngineIO(engineio.Client):  # type: ignore[misc]  # python-engineio ships no types
     """python-engineio's client, with the seams the cuts and the error counts need."""
 
@@ -415,6 +448,7 @@ class CuttableEngineIO(engineio.Client):  # type: ignore[misc]  # python-enginei
     http_factory: Callable[[], Any] | None
     write_loop_task: Any
     queue: Any
+    ws: Any  # websocket-client's WebSocket (_CuttableWebSocket), or a LoopWebSocket
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -515,7 +549,10 @@ class CuttableEngineIO(engineio.Client):  # type: ignore[misc]  # python-enginei
         """No write loop on a websocket-only connection: `_send_packet` writes in the caller.
         The loop is a greenlet per user that waits on a queue: its saved stack and the queue
         were a fifth of a held user's memory (issue 11)."""
-        if self._inline_writes and getattr(target, "__func__", None) is engineio.Client._write_loop:
+        function = getattr(target, "__func__", None)
+        if function is engineio.Client._read_loop_websocket and _loop_reads(self.ws):
+            return self._read_in_loop()
+        if self._inline_writes and function is engineio.Client._write_loop:
             self.write_loop_task = _INLINE_WRITES
             # What was sent before the socket was set (Socket.IO's CONNECT, from the connect
             # event) waits in the queue: it goes first, in order.
@@ -528,7 +565,50 @@ class CuttableEngineIO(engineio.Client):  # type: ignore[misc]  # python-enginei
                 if pkt is not None:
                     self._write(pkt)
             return _INLINE_WRITES
+        spawn = _greenlet_spawn()
+        if spawn is not None:
+            return spawn(target, *args, **kwargs)
         return super().start_background_task(target, *args, **kwargs)
+
+    # --- the websocket read by the event loop (loop_websocket.py) -----------------------------
+
+    def _read_in_loop(self) -> Any:
+        """Hand the connected websocket's socket to a `LoopWebSocket`: no read greenlet."""
+        from .loop_websocket import LoopWebSocket  # noqa: PLC0415  (gevent: only in a gevent process)
+
+        unwatch = getattr(self.ws, "_unwatch", None)
+        if unwatch is not None:
+            unwatch()  # the loop's reader watches the same socket's arrivals itself
+        self.ws = LoopWebSocket(self.ws, self)
+        return self.ws.task
+
+    def frame_received(self, message: str | bytes) -> None:
+        """One websocket message, from the loop's reader: the packet is handled at once when
+        its handling never waits (messages, pings); any other (the server's CLOSE, which runs
+        the disconnect handlers) in a greenlet of its own."""
+        pkt = engineio.packet.Packet(encoded_packet=message)
+        if pkt.packet_type in _LOOP_PACKETS:
+            self._receive_packet(pkt)
+        else:
+            self.start_background_task(self._receive_packet, pkt)
+
+    def reader_ended(self, why: str) -> None:
+        """The loop's reader ended (in a greenlet): what python-engineio's read loop does as it
+        exits. A connection the client did not close itself is lost: `disconnect` with a
+        transport error, and python-socketio reconnects."""
+        if self.state != "connected":
+            return  # the client disconnected: `disconnect` did the rest
+        self.logger.warning(why)
+        self.queue.put(None)
+        if self.write_loop_task is not None:
+            self.write_loop_task.join()
+        if self.state == "connected":
+            self._trigger_event("disconnect", self.reason.TRANSPORT_ERROR, run_async=False)
+            try:
+                engineio.base_client.connected_clients.remove(self)
+            except ValueError:
+                pass
+            self._reset()
 
     def _send_packet(self, pkt: Any) -> None:
         if self.write_loop_task is not _INLINE_WRITES:
