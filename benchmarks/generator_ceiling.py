@@ -7,7 +7,8 @@ model), users started at `--spawn-rate`, then held for `--hold` seconds, the wit
 reads the Locust process's /proc every second (CPU ticks, RSS) and the run's report.json,
 and prints:
 
-- users held (connected at the end of the ramp), and whether the generator was flagged;
+- users held (connected at the end of the ramp; for Artillery, the sockets it holds at the
+  hold's end), and whether the generator was flagged;
 - CPU seconds (the whole run, and the hold alone: per held user-minute, per received event);
 - RSS at start, when held, and per held user (with and without the process's start);
 - events received per second during the hold;
@@ -46,12 +47,21 @@ ORIGIN = "http://localhost:9"
 TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
+#: How long Artillery's users stay past the measured window (they are stopped then).
+HOLD_MARGIN_S = 10
+#: The measured hold: from this long after the ramp's end (the harness's Locust process
+#: starts a few seconds after its command) for `hold - 2` seconds, for both generators.
+HELD_AFTER_RAMP_S = 5.0
+
 
 @dataclass
 class Sample:
     at: float
     cpu_s: float
     rss_kb: int
+    #: The kernel's share of cpu_s (system time: syscalls, and on loopback the TCP work of
+    #: delivering what this process sends).
+    sys_s: float = 0.0
 
 
 @dataclass
@@ -73,7 +83,7 @@ class Watch:
             except OSError:
                 continue
             self.samples.append(Sample(time.monotonic(), (int(stat[11]) + int(stat[12])) * TICK_S,
-                                       int(statm[1]) * PAGE_KB))
+                                       int(statm[1]) * PAGE_KB, int(stat[12]) * TICK_S))
 
     def at(self, when: float) -> Sample | None:
         before = [s for s in self.samples if s.at <= when]
@@ -91,6 +101,17 @@ def _locust_pid(parent: int) -> int | None:
         if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"locust" in cmd:
             return int(child.name)
     return None
+
+
+def _sockets_open(pid: int) -> int:
+    """How many sockets a process holds open (its connections, and a few of its own)."""
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:
+            continue
+    return count
 
 
 def start_peer() -> tuple[subprocess.Popen[str], str]:
@@ -117,7 +138,7 @@ def harness_hold(url: str, users: int, rate: float, hold: int, folder: Path) -> 
     out, _ = proc.communicate()
     watch.stop.set()
     report = json.loads((folder / "report.json").read_text())
-    held_at = started + ramp + 5.0  # the ramp, and the Locust process's own start
+    held_at = started + ramp + HELD_AFTER_RAMP_S  # the ramp, and the Locust process's own start
     held = watch.at(held_at)
     peak_kb = max(s.rss_kb for s in watch.samples)
     peak_at = next(s.at for s in watch.samples if s.rss_kb == peak_kb)
@@ -136,6 +157,7 @@ def harness_hold(url: str, users: int, rate: float, hold: int, folder: Path) -> 
         "flagged": report["generator"]["latency_suspect"],
         "cpu s (run)": round(last.cpu_s, 1),
         "cpu s (hold)": round(last.cpu_s - held.cpu_s, 1),
+        "cpu s (hold), system": round(last.sys_s - held.sys_s, 1),
         "rss MB (held)": round(held.rss_kb / 1024, 1),
         "rss MB (hold end)": round(last.rss_kb / 1024, 1),
         "rss MB (peak)": round(peak_kb / 1024, 1),
@@ -145,7 +167,9 @@ def harness_hold(url: str, users: int, rate: float, hold: int, folder: Path) -> 
         "peak, s after the hold": round(peak_at - (held_at + hold), 1),
         "events/s": round(events / max(report["run"]["duration_s"], 1e-9), 1),
         "cpu ms per user-minute (hold)": round((last.cpu_s - held.cpu_s) * 1000 / (users * hold_s / 60), 3),
-        "cpu ms per event": round(last.cpu_s * 1000 / max(events, 1), 3),
+        # The hold's CPU over the events received during it (at the run's mean rate).
+        "cpu ms per event (hold)": round((last.cpu_s - held.cpu_s) * 1000
+                                         / max(events / max(report["run"]["duration_s"], 1e-9) * hold_s, 1), 3),
         "loop lag p99 ms": gen.get("loop_lag_ms_p99"),
         "witness added p99 ms": witness.get("p99_ms"),
         "_failed": report["connections"]["failed"],
@@ -184,6 +208,17 @@ scenarios:
 """
 
 
+def artillery_script(url: str, users: int, rate: float, hold: int, token: str) -> str:
+    """Artillery's run for the same hold as the harness's. Every virtual user stays through
+    the whole measured window: the last one starts at the ramp's end, so each thinks for
+    the ramp, the hold and a margin (a think of `hold` alone had the first ones leave while
+    the last arrived: the window held half the users and their 10,000 disconnects, and
+    Artillery's hold read 14 s of CPU where holding costs it 5)."""
+    ramp = int(users / rate)
+    return ARTILLERY_SCRIPT.format(url=url, ramp=ramp, rate=int(rate), token=token,
+                                   hold=ramp + hold + HOLD_MARGIN_S)
+
+
 def artillery_hold(url: str, users: int, rate: float, hold: int) -> dict[str, object] | None:
     command = _artillery()
     if command is None:
@@ -195,24 +230,37 @@ def artillery_hold(url: str, users: int, rate: float, hold: int) -> dict[str, ob
                         "exp": now + 3600}, SECRET, algorithm="HS256")
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "hold.yml"
-        script.write_text(ARTILLERY_SCRIPT.format(url=url, ramp=int(users / rate), rate=int(rate),
-                                                  token=token, hold=hold))
+        script.write_text(artillery_script(url, users, rate, hold, token))
         proc = subprocess.Popen([*command, "run", str(script)],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         watch = Watch(lambda: proc.pid)
         threading.Thread(target=watch.run, daemon=True).start()
         started = time.monotonic()
-        proc.communicate()
+        held_at = started + users / rate + HELD_AFTER_RAMP_S  # the harness's window
+        time.sleep(max(0.0, held_at + hold - time.monotonic()))
+        sockets = _sockets_open(proc.pid)  # its connections, counted (its summary comes at the end)
+        proc.terminate()  # the hold is measured: no need to wait for 10,000 disconnects
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
         watch.stop.set()
     if not watch.samples:
         return None
-    held = watch.at(started + users / rate + 2.0)
-    last = watch.samples[-1]
+    held = watch.at(held_at)
+    last = watch.at(held_at + hold - 2.0) or watch.samples[-1]
     peak = max(s.rss_kb for s in watch.samples)
-    return {"users held": users, "cpu s (run)": round(last.cpu_s, 1),
-            "cpu s (hold)": round(last.cpu_s - (held.cpu_s if held else 0.0), 1),
+    hold_s = max(last.at - held.at, 1e-9) if held else float(hold)
+    hold_cpu = last.cpu_s - (held.cpu_s if held else 0.0)
+    return {"users held": sockets, "cpu s (run)": round(last.cpu_s, 1),
+            "cpu s (hold)": round(hold_cpu, 1),
+            "cpu s (hold), system": round(last.sys_s - (held.sys_s if held else 0.0), 1),
+            "cpu ms per user-minute (hold)": round(hold_cpu * 1000 / (users * hold_s / 60), 3),
             "rss MB (held)": round(held.rss_kb / 1024, 1) if held else None,
+            "rss MB (hold end)": round(last.rss_kb / 1024, 1),
             "rss MB (peak)": round(peak / 1024, 1),
+            "rss KB per user (hold end / users)": round(last.rss_kb / max(users, 1), 1),
             "rss KB per user (peak / users)": round(peak / max(users, 1), 1)}
 
 

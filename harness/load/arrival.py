@@ -34,7 +34,6 @@ import sys
 import termios
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +44,8 @@ SO_TIMESTAMPNS: int = getattr(socket, "SO_TIMESTAMPNS", 35)
 ANC_SPACE = socket.CMSG_SPACE(16)
 _TIMESPEC = struct.Struct("@qq")
 
+#: The most arrival notes kept for a socket its client does not read.
+MAX_NOTES = 4096
 KERNEL = "kernel"
 READ = "read"
 #: The interpreter's switch interval while a watcher runs, and how much the watcher thread
@@ -156,7 +157,10 @@ class ArrivalWatch:
 
     def __init__(self) -> None:
         self._epoll: Any = None
-        self._marks: dict[int, deque[tuple[int, float]]] = {}
+        #: Per fd, (stream offset reached, wall time) notes, oldest first. A list, not a
+        #: deque: a deque's first block is 0.6 KB a socket, and a socket's notes are few
+        #: (read ones are dropped), bounded by MAX_NOTES when the client does not read.
+        self._marks: dict[int, list[tuple[int, float]]] = {}
         self._consumed: dict[int, int] = {}
         self._started = False
 
@@ -165,7 +169,7 @@ class ArrivalWatch:
             if self._epoll is None:
                 self._epoll = _original("select", "epoll")()
             self._consumed[fd] = 0
-            self._marks[fd] = deque(maxlen=4096)
+            self._marks[fd] = []
             self._epoll.register(fd, select.EPOLLIN | select.EPOLLET)
         except (OSError, ValueError, AttributeError):
             self.forget(fd)
@@ -194,13 +198,20 @@ class ArrivalWatch:
             self._consumed[fd] = total
         return total
 
+    def drop_before(self, fd: int, end: int) -> None:
+        """The client will not ask about the stream before byte `end` again: forget its notes
+        (a socket whose frames are never asked about, a customer's pings, would otherwise
+        keep one note per frame, up to MAX_NOTES)."""
+        marks = self._marks.get(fd)
+        if marks:
+            _drop_before(marks, end)
+
     def arrival_of(self, fd: int, end: int) -> float | None:
         """When the stream had reached byte `end` (wall seconds), if a note says so."""
         marks = self._marks.get(fd)
         if not marks:
             return None
-        while marks and marks[0][0] < end:
-            marks.popleft()
+        _drop_before(marks, end)
         return marks[0][1] if marks else None
 
     def _run(self) -> None:
@@ -223,7 +234,22 @@ class ArrivalWatch:
                 # The clock is read after the data is counted: data that arrives in between
                 # is then noted late. Read before, it was noted before it arrived (a thread
                 # descheduled between the two reads; seen: 1.6 ms early).
+                if len(marks) >= MAX_NOTES:
+                    del marks[0]
                 marks.append((consumed + int.from_bytes(inq, sys.byteorder), time.time()))
+
+
+def _drop_before(marks: list[tuple[int, float]], end: int) -> None:
+    """Drop the notes before stream offset `end`. The watcher only appends meanwhile (or, at
+    MAX_NOTES, drops the oldest): at worst a newer note goes too, and a frame's stamp is
+    then its kernel stamp, later, never earlier."""
+    count = 0
+    for offset, _at in marks:
+        if offset >= end:
+            break
+        count += 1
+    if count:
+        del marks[:count]
 
 
 def _raise_thread_priority() -> None:

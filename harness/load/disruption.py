@@ -45,7 +45,6 @@ import socket
 import sys
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -384,12 +383,13 @@ class _PendingPackets:
     """python-engineio's send queue for a connection that writes inline: it only holds what
     is sent before the websocket is set (Socket.IO's CONNECT), and nothing ever waits on it.
     A `queue.Queue` is a lock and three conditions (4 KB a held user, with its deque); this
-    is a deque. A connection that polls swaps in a real queue (`CuttableEngineIO.connect`)."""
+    is a list (a deque's first block alone is 0.6 KB, for the one or two packets it ever
+    holds). A connection that polls swaps in a real queue (`CuttableEngineIO.connect`)."""
 
     __slots__ = ("_items",)
 
     def __init__(self) -> None:
-        self._items: deque[Any] = deque()
+        self._items: list[Any] = []
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         self._items.append(item)
@@ -397,7 +397,7 @@ class _PendingPackets:
     def get_nowait(self) -> Any:
         if not self._items:
             raise queue.Empty
-        return self._items.popleft()
+        return self._items.pop(0)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         if block:  # only the write loop blocks, and it runs only where a real queue was set
@@ -418,6 +418,17 @@ class _PendingPackets:
 #: and the heartbeat.
 _LOOP_PACKETS = (engineio.packet.MESSAGE, engineio.packet.PING, engineio.packet.PONG,
                  engineio.packet.NOOP)
+
+
+#: The server's heartbeat (Engine.IO 4: the server pings, the client answers), and the
+#: answer, encoded once (python-engineio caches a packet's encoding).
+_PING = engineio.packet.Packet(engineio.packet.PING).encode()
+_PONG = engineio.packet.Packet(engineio.packet.PONG)
+
+LOOP_READER, GREENLET_READER = "loop", "greenlet"
+#: How this process's websocket connections were read (the generator's health reports it):
+#: by the event loop, or by python-engineio's greenlet (TLS, or outside a gevent process).
+WEBSOCKET_READERS: dict[str, int] = {LOOP_READER: 0, GREENLET_READER: 0}
 
 
 def _loop_reads(ws: Any) -> bool:
@@ -550,8 +561,11 @@ class CuttableEngineIO(engineio.Client):  # type: ignore[misc]  # python-enginei
         The loop is a greenlet per user that waits on a queue: its saved stack and the queue
         were a fifth of a held user's memory (issue 11)."""
         function = getattr(target, "__func__", None)
-        if function is engineio.Client._read_loop_websocket and _loop_reads(self.ws):
-            return self._read_in_loop()
+        if function is engineio.Client._read_loop_websocket:
+            by_loop = _loop_reads(self.ws)
+            WEBSOCKET_READERS[LOOP_READER if by_loop else GREENLET_READER] += 1
+            if by_loop:
+                return self._read_in_loop()
         if self._inline_writes and function is engineio.Client._write_loop:
             self.write_loop_task = _INLINE_WRITES
             # What was sent before the socket was set (Socket.IO's CONNECT, from the connect
@@ -576,16 +590,24 @@ class CuttableEngineIO(engineio.Client):  # type: ignore[misc]  # python-enginei
         """Hand the connected websocket's socket to a `LoopWebSocket`: no read greenlet."""
         from .loop_websocket import LoopWebSocket  # noqa: PLC0415  (gevent: only in a gevent process)
 
-        unwatch = getattr(self.ws, "_unwatch", None)
+        handshaken = self.ws
+        unwatch = getattr(handshaken, "_unwatch", None)
         if unwatch is not None:
             unwatch()  # the loop's reader watches the same socket's arrivals itself
-        self.ws = LoopWebSocket(self.ws, self)
+        self.ws = LoopWebSocket(handshaken, self)
+        # websocket-client's frame buffer holds its websocket's own `_recv`: a cycle that
+        # only a full collection frees, which a generator that freezes what survives
+        # (collector.py) does not make. Broken here, the websocket goes at once (1.2 KB).
+        handshaken.frame_buffer = None
         return self.ws.task
 
     def frame_received(self, message: str | bytes) -> None:
         """One websocket message, from the loop's reader: the packet is handled at once when
         its handling never waits (messages, pings); any other (the server's CLOSE, which runs
         the disconnect handlers) in a greenlet of its own."""
+        if message == _PING:  # most frames a held socket gets: answered without a packet object
+            self._send_packet(_PONG)
+            return
         pkt = engineio.packet.Packet(encoded_packet=message)
         if pkt.packet_type in _LOOP_PACKETS:
             self._receive_packet(pkt)

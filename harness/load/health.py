@@ -26,6 +26,7 @@ import gevent
 from ..latency import new_histogram, summarize
 from .arrival import KERNEL
 from .collector import Collector
+from .disruption import WEBSOCKET_READERS
 
 if TYPE_CHECKING:
     from locust.env import Environment
@@ -146,6 +147,7 @@ class GeneratorHealth:
             "users_max": self.users_max,
             "receive_delay_ms": {k: delay[k] for k in ("p50_ms", "p99_ms", "max_ms", "count")},
             "arrival_stamps": dict(self.stamped),
+            "websocket_readers": dict(WEBSOCKET_READERS),
             "gc_pause_ms": self.collector.summary(),
             "suspect": bool(reasons),
             "reasons": reasons,

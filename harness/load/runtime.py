@@ -30,6 +30,7 @@ from locust.runners import STATE_MISSING, MasterRunner, Runner, WorkerRunner
 
 from ..contract import Event, Role
 from ..errors import LoadConfigError
+from . import resolver
 from .context import RunContext
 from .drain import SHIP_EVERY_S, books_horizon, drain_deadline_s, wait_quiet, why_incomplete
 from .options import add_arguments, from_parsed
@@ -66,10 +67,11 @@ DRAINED_MSG = "harness_drained"
 PROGRESS_EVERY_S = 5.0
 #: A running process writes its report as a checkpoint with its progress line, but never
 #: more often than this many times its own duration: summarising every book costs CPU in
-#: proportion to the run (a seventh of a 4,000-user hold's CPU, at every 5 s: issue 11).
-#: The first one is not counted (it loads and compiles what the report needs, once), and
-#: none waits longer than CHECKPOINT_EVERY_MAX_S.
-CHECKPOINT_COST_SHARE = 1 / 40
+#: proportion to the run (a seventh of a 4,000-user hold's CPU, at every 5 s: issue 11;
+#: still a sixth of a 10,000-user hold's at a fortieth of the time). The first one is not
+#: counted (it loads and compiles what the report needs, once), and none waits longer
+#: than CHECKPOINT_EVERY_MAX_S: a small run still writes one every 5 s.
+CHECKPOINT_COST_SHARE = 1 / 100
 CHECKPOINT_EVERY_MAX_S = 30.0
 #: How long users get to stop once the run has drained, before the run ends without them.
 STOP_GRACE_S = 30.0
@@ -194,6 +196,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         sys.exit(2)
     runner = runner_of(environment)
     is_worker = isinstance(runner, WorkerRunner)
+    resolver.install()  # the target's name looked up once, not per connection
     ctx = RunContext(options, fire=environment.events.request.fire, keeps_books=not is_worker)
     _CONTEXTS[environment] = ctx
     # The report's `run.scenario`: `harness load` passes it; else the locustfile's name.

@@ -642,20 +642,21 @@ def render(report: dict[str, Any], hist_data: dict[str, Any]) -> str:
     parts.append('<h2 id="generator">Generator health</h2>')
     procs = gen.get("processes", [])
     cols = ["process", "samples", "cpu_percent_p50", "cpu_percent_max", "loop_lag_ms_p99",
-            "loop_lag_ms_max", "users_max", "receive_delay_ms_p99", "arrival_stamps", "suspect",
-            "reasons"]
+            "loop_lag_ms_max", "users_max", "receive_delay_ms_p99", "arrival_stamps",
+            "websocket_readers", "suspect", "reasons"]
 
     def cell(p: dict[str, Any], c: str) -> Any:
         if c == "receive_delay_ms_p99":
             return (p.get("receive_delay_ms") or {}).get("p99_ms")
-        if c == "arrival_stamps" and isinstance(p.get(c), dict):
+        if c in ("arrival_stamps", "websocket_readers") and isinstance(p.get(c), dict):
             return ", ".join(f"{k} {v}" for k, v in p[c].items())
         return p.get(c)
 
     parts.append(_table(cols, [[cell(p, c) for c in cols] for p in procs]))
     parts.append("<p>receive delay: from a frame's arrival to its handler running (p99); arrival "
                  "stamps: events stamped by the kernel on arrival (their latency leaves that delay "
-                 "out) and stamped when read (it is inside their latency).</p>")
+                 "out) and stamped when read (it is inside their latency); websocket readers: "
+                 "connections read by the event loop's callbacks, and by a greenlet each (TLS).</p>")
     parts.append(f"<p>latency suspect: <b>{'yes' if gen.get('latency_suspect') else 'no'}</b>"
                  + (f" — {_e(gen.get('note'))}" if gen.get("note") else "") + "</p>")
 

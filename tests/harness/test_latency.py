@@ -7,7 +7,7 @@ import random
 import pytest
 
 from harness.clock import ClockOffset
-from harness.latency import LatencyBook, decode, summarize
+from harness.latency import PERCENTILES, LatencyBook, decode, new_histogram, percentile_values, summarize
 
 
 def test_known_delays_give_known_percentiles() -> None:
@@ -124,3 +124,38 @@ def test_closed_intervals_and_shipped_deltas_are_freed_without_a_full_collection
     finally:
         gc.enable()
     assert book.over_time("x")[0][1]["count"] == 1
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_percentiles_are_hdrhs_own_values(seed: int) -> None:
+    """`percentile_values` (numpy) gives exactly what hdrh's own pure-Python scan gives: for
+    samples spread from a microsecond to a minute, for a handful, for one, and after a
+    histogram was encoded and decoded (a decoded one's counts array may be shorter)."""
+    rng = random.Random(seed)
+    hist = new_histogram()
+    for _ in range(rng.choice((1, 3, 50, 5000))):
+        hist.record_value(min(60_000_000, max(1, int(rng.lognormvariate(rng.uniform(2, 14), rng.uniform(0.1, 2))))))
+    asked = [0.0, *(pct for _, pct in PERCENTILES), 12.5, 99.99, 100.0]
+    for h in (hist, decode(hist.encode())):
+        assert percentile_values(h, asked) == h.get_percentile_to_value_dict(asked)
+
+
+def test_a_figure_summary_is_remade_only_when_samples_came() -> None:
+    """Checkpoints ask every figure's summary; one without new samples is not scanned again,
+    and one with new samples is (a stale summary would hide the run's latest samples),
+    whether they were recorded here or merged from a worker."""
+    book = LatencyBook()
+    for ms in (1.0, 2.0, 3.0):
+        book.record("connect", ms, 0.0)
+    first = book.summary("connect")
+    first["p50_ms"] = -1.0  # the caller's copy: the book's stays whole
+    assert book.summary("connect") == summarize(book.histogram("connect"))
+    book.record("connect", 500.0, 1.0)
+    again = book.summary("connect")
+    assert again["count"] == 4 and again["max_ms"] >= 499, again
+    worker = LatencyBook(ships=True)
+    worker.record("connect", 900.0, 2.0)
+    book.add_delta(worker.take_delta())
+    merged = book.summary("connect")
+    assert merged["count"] == 5 and merged["max_ms"] >= 899, merged
+    assert book.summary("nothing") == summarize(None)

@@ -95,7 +95,8 @@ class Handshaken:
 
 
 class Owner:
-    def __init__(self) -> None:
+    def __init__(self, ask_stamps: bool = True) -> None:
+        self.ask_stamps = ask_stamps
         self.messages: list[Any] = []
         self.stamps: list[dict[str, Any]] = []
         self.ended: list[tuple[str, float]] = []
@@ -103,6 +104,8 @@ class Owner:
 
     def frame_received(self, message: str | bytes) -> None:
         self.messages.append(message if isinstance(message, str) else {"binary": message.hex()})
+        if not self.ask_stamps:
+            return
         stamp = self.ws.last_arrival if self.ws is not None else None
         self.stamps.append({"source": stamp.source, "wall_ms": stamp.wall_ms} if stamp else {})
 
@@ -110,7 +113,7 @@ class Owner:
         self.ended.append((why, time.monotonic()))
 
 
-def pair(timeout: float = 30.0) -> tuple[LoopWebSocket, Owner, socket.socket, Handshaken]:
+def pair(timeout: float = 30.0, owner: Owner | None = None) -> tuple[LoopWebSocket, Owner, socket.socket, Handshaken]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
@@ -119,7 +122,7 @@ def pair(timeout: float = 30.0) -> tuple[LoopWebSocket, Owner, socket.socket, Ha
         client.setsockopt(level, option, value)
     peer, _ = listener.accept()
     listener.close()
-    owner = Owner()
+    owner = owner or Owner()
     ws = Handshaken(client, timeout)
     assert usable(ws), "a gevent TCP socket is the loop's to read"
     owner.ws = LoopWebSocket(ws, owner)
@@ -171,6 +174,12 @@ def case_ping_and_send() -> dict[str, Any]:
     ws.send("2probe")
     ws.send_binary(b"\x00\x01")
     second, third = read_frame(peer), read_frame(peer)
+    sizes = (0, 1, 63, 64, 65, 125, 126, 300, 65535, 65536, 70000)  # each length encoding and masking path
+    for size in sizes:
+        ws.send("é" * (size // 2) + "x" * (size % 2))
+    echoed = [read_frame(peer) for _ in sizes]
+    lengths_ok = all(op == 1 and data.decode() == "é" * (n // 2) + "x" * (n % 2)
+                     for (op, data), n in zip(echoed, sizes))
     ws.close()
     fourth = read_frame(peer)
     tail = peer.recv(10)
@@ -178,6 +187,7 @@ def case_ping_and_send() -> dict[str, Any]:
     return {"pong": [first[0], first[1].decode()], "text": [second[0], second[1].decode()],
             "binary": [third[0], third[1].hex()], "close": [fourth[0], fourth[1].hex()],
             "then_end_of_stream": tail == b"", "ended": [why for why, _ in owner.ended],
+            "every_length_masked_right": lengths_ok,
             "task_done": _joined(ws)}
 
 
@@ -287,11 +297,52 @@ def case_fd_released() -> dict[str, Any]:
     return {"fds_added": len(os.listdir("/proc/self/fd")) - before}
 
 
-CASES = {"frames": case_frames, "ping_and_send": case_ping_and_send,
+def case_unasked_stamps() -> dict[str, Any]:
+    """Frames whose arrival nobody asks for (pings) leave no notes behind in the arrival
+    watch; a frame asked for after them still gets its own stamp."""
+    ws, owner, peer, _ = pair(owner=Owner(ask_stamps=False))
+    for _ in range(300):
+        peer.sendall(frame(b"2"))
+        gevent.sleep(0.001)
+    wait_for(lambda: len(owner.messages) >= 300)
+    gevent.sleep(0.05)
+    kept = len(arrival.WATCH._marks.get(ws._fd, ()))
+    owner.ask_stamps = True
+    before = time.time() * 1000.0
+    peer.sendall(frame(b"4asked"))
+    wait_for(lambda: len(owner.messages) >= 301)
+    stamp = owner.stamps[-1] if owner.stamps else {}
+    ws.close()
+    peer.close()
+    return {"notes_kept": kept,
+            "asked_stamp_source": stamp.get("source"),
+            "asked_stamp_after_write": stamp.get("wall_ms", 0) >= before}
+
+
+CASES = {"unasked_stamps": case_unasked_stamps, "frames": case_frames, "ping_and_send": case_ping_and_send,
          "backpressure": case_backpressure, "server_close": case_server_close,
          "timeout": case_timeout, "silent": case_silent, "fd_released": case_fd_released}
 
+def warm_up() -> tuple[LoopWebSocket, socket.socket]:
+    """The kernel turns receive stamps on for the whole machine the first time a socket asks
+    (net_enable_timestamp), and the first segments after that may arrive unstamped (as
+    arrival.kernel_ns says): exchanges first, until one arrives stamped, so that the cases
+    see stamped segments. Its socket stays open through the cases: the kernel turns the
+    stamps off again once no socket asks for them."""
+    ws, owner, peer, _ = pair()
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        peer.sendall(frame(b"4warm"))
+        count = len(owner.messages) + 1
+        wait_for(lambda: len(owner.messages) >= count)
+        if owner.stamps and owner.stamps[-1].get("source") == "kernel":
+            break
+        gevent.sleep(0.05)
+    return ws, peer
+
+
 if __name__ == "__main__":
+    kept_open = warm_up()
     results = {}
     for name, case in CASES.items():
         try:

@@ -45,6 +45,7 @@ def test_pings_are_answered_and_sends_arrive_masked_then_a_close(probe: dict[str
     assert case["pong"] == [10, "xy"]
     assert case["text"] == [1, "2probe"]
     assert case["binary"] == [2, "0001"]
+    assert case["every_length_masked_right"], "7-bit, 16-bit and 64-bit lengths, short and long masking"
     assert case["close"] == [8, "03e8"], "a normal closure, 1000"
     assert case["then_end_of_stream"]
     assert case["ended"] == [probe["expected_reasons"]["closed"]]
@@ -86,3 +87,9 @@ def test_a_silent_connection_loses_both_ways_and_ends_by_its_timeout(probe: dict
 
 def test_no_descriptor_is_left_behind(probe: dict[str, Any]) -> None:
     assert _case(probe, "fd_released")["fds_added"] <= 0
+
+
+def test_frames_nobody_asks_the_arrival_of_leave_no_notes_behind(probe: dict[str, Any]) -> None:
+    case = _case(probe, "unasked_stamps")
+    assert case["notes_kept"] <= 2, "300 unasked frames left their arrival notes behind"
+    assert case["asked_stamp_source"] == "kernel" and case["asked_stamp_after_write"], case

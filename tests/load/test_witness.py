@@ -130,6 +130,9 @@ def test_a_hogged_generator_measures_what_the_server_did(hogged) -> None:
     # (the p99 read 26 ms once in three runs).
     assert max(health["receive_delay_ms"]["max_ms"], health["loop_lag_ms_max"]) >= HOG_MS * 0.6, health
     assert health["arrival_stamps"]["kernel"] > 0 and health["arrival_stamps"]["read"] == 0, health
+    # Every websocket was read by the event loop (loop_websocket.py), none by a greenlet.
+    readers = health["websocket_readers"]
+    assert readers["loop"] >= 40 and readers["greenlet"] == 0, readers  # 40 users (_locust)
     # Its lag is reported, and so is what it does not touch: the witness vouches for the
     # emit-to-delivery figures.
     note = report["generator"]["note"] or ""
@@ -146,6 +149,7 @@ def test_without_arrival_stamps_the_witness_and_the_health_say_the_figures_are_t
     health = report["generator"]
     assert health["latency_suspect"] is True, health
     assert health["processes"][0]["arrival_stamps"]["read"] > 0, health
+    assert health["processes"][0]["websocket_readers"] == {"loop": 0, "greenlet": 0}, "polling only"
     assert "arrival stamps" not in (health["note"] or ""), health  # nothing vouches for them
 
 
