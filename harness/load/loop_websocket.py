@@ -99,7 +99,11 @@ def usable(ws: Any) -> bool:
     socket, in a process whose sockets gevent has patched (an unpatched one is a client in
     plain threads, with no hub to call it)."""
     sock = getattr(ws, "sock", None)
-    if sock is None or isinstance(sock, ssl.SSLSocket) or not hasattr(sock, "detach"):
+    if sock is None or not hasattr(sock, "detach"):
+        return False
+    # A TLS socket's bytes are records, not frames: whichever class it is (the standard
+    # library's, or gevent's, which is not a subclass of it until `ssl` is patched).
+    if isinstance(sock, ssl.SSLSocket) or hasattr(sock, "cipher"):
         return False
     module = type(sock).__module__ or ""
     return module.startswith("gevent.")

@@ -319,7 +319,28 @@ def case_unasked_stamps() -> dict[str, Any]:
             "asked_stamp_after_write": stamp.get("wall_ms", 0) >= before}
 
 
-CASES = {"unasked_stamps": case_unasked_stamps, "frames": case_frames, "ping_and_send": case_ping_and_send,
+def case_who_reads() -> dict[str, Any]:
+    """Only a plain TCP socket of gevent's goes to the loop: not a TLS one (gevent's, or the
+    standard library's), not an unpatched one (a client in plain threads)."""
+    import ssl as std_ssl
+
+    import gevent.ssl
+
+    plain = socket.socket()
+    tls_gevent = gevent.ssl.SSLContext(std_ssl.PROTOCOL_TLS_CLIENT).wrap_socket(
+        socket.socket(), do_handshake_on_connect=False, server_hostname="localhost")
+    unpatched = monkey.get_original("socket", "socket")()
+    tls_std = std_ssl.SSLContext(std_ssl.PROTOCOL_TLS_CLIENT).wrap_socket(
+        monkey.get_original("socket", "socket")(), do_handshake_on_connect=False,
+        server_hostname="localhost")
+    out = {name: usable(Handshaken(sock, 1.0)) for name, sock in
+           (("plain", plain), ("tls_gevent", tls_gevent), ("unpatched", unpatched), ("tls_std", tls_std))}
+    for sock in (plain, tls_gevent, unpatched, tls_std):
+        sock.close()
+    return out
+
+
+CASES = {"who_reads": case_who_reads, "unasked_stamps": case_unasked_stamps, "frames": case_frames, "ping_and_send": case_ping_and_send,
          "backpressure": case_backpressure, "server_close": case_server_close,
          "timeout": case_timeout, "silent": case_silent, "fd_released": case_fd_released}
 

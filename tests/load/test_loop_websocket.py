@@ -93,3 +93,8 @@ def test_frames_nobody_asks_the_arrival_of_leave_no_notes_behind(probe: dict[str
     case = _case(probe, "unasked_stamps")
     assert case["notes_kept"] <= 2, "300 unasked frames left their arrival notes behind"
     assert case["asked_stamp_source"] == "kernel" and case["asked_stamp_after_write"], case
+
+
+def test_only_plain_tcp_sockets_of_gevents_are_read_by_the_loop(probe: dict[str, Any]) -> None:
+    assert _case(probe, "who_reads") == {"plain": True, "tls_gevent": False, "unpatched": False,
+                                         "tls_std": False}
