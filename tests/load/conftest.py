@@ -13,7 +13,8 @@ from tests.support.load_runs import ServerPool
 #: latency are marked `alone` one by one (test_load_runs.py: the 250 ms delay's shift).
 SHARE_THE_MACHINE = frozenset({"test_catch_up.py", "test_load_runs.py", "test_no_false_pass.py",
                                "test_nothing_lost.py", "test_outage.py", "test_slow_server.py",
-                               "test_team_load.py", "test_thresholds_e2e.py"})
+                               "test_team_load.py", "test_thresholds_e2e.py", "test_tls.py",
+                               "test_resolver.py"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
