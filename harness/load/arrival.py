@@ -208,10 +208,8 @@ class ArrivalWatch:
 
     def arrival_of(self, fd: int, end: int) -> float | None:
         """When the stream had reached byte `end` (wall seconds), if a note says so."""
+        self.drop_before(fd, end)
         marks = self._marks.get(fd)
-        if not marks:
-            return None
-        _drop_before(marks, end)
         return marks[0][1] if marks else None
 
     def _run(self) -> None:

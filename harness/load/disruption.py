@@ -590,15 +590,7 @@ class CuttableEngineIO(engineio.Client):  # type: ignore[misc]  # python-enginei
         """Hand the connected websocket's socket to a `LoopWebSocket`: no read greenlet."""
         from .loop_websocket import LoopWebSocket  # noqa: PLC0415  (gevent: only in a gevent process)
 
-        handshaken = self.ws
-        unwatch = getattr(handshaken, "_unwatch", None)
-        if unwatch is not None:
-            unwatch()  # the loop's reader watches the same socket's arrivals itself
-        self.ws = LoopWebSocket(handshaken, self)
-        # websocket-client's frame buffer holds its websocket's own `_recv`: a cycle that
-        # only a full collection frees, which a generator that freezes what survives
-        # (collector.py) does not make. Broken here, the websocket goes at once (1.2 KB).
-        handshaken.frame_buffer = None
+        self.ws = LoopWebSocket(self.ws, self)
         return self.ws.task
 
     def frame_received(self, message: str | bytes) -> None:

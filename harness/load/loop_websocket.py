@@ -158,11 +158,19 @@ class LoopWebSocket:
     )
 
     def __init__(self, ws: Any, owner: Owner) -> None:
-        """Take the connected websocket-client websocket `ws`'s socket over (usable(ws))."""
+        """Take the connected websocket-client websocket `ws`'s socket over (usable(ws)), and
+        let go of everything else of it here."""
         self._timeout: float = ws.gettimeout() or 0.0
         fd = ws.sock.detach()
         ws.sock = None
         ws.connected = False
+        # websocket-client's frame buffer holds its websocket's own `_recv`: a cycle that only
+        # a full collection frees, which a generator that freezes what survives
+        # (collector.py) does not make. Broken here, the websocket goes at once (1.2 KB).
+        ws.frame_buffer = None
+        # Whoever watched this socket's arrivals until now (the handshake's reader), the
+        # loop's reader watches them from here on, counting the stream from this point.
+        arrival.WATCH.forget(fd)
         self.sock = _socket.socket(fileno=fd)
         self.sock.setblocking(False)
         self._fd = fd
