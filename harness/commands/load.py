@@ -245,10 +245,27 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
+def spawn_rate_of(users: int, given: float | None) -> float:
+    """Users started per second: the one given, else all of them within 10 s."""
+    return given or max(1.0, users / 10.0)
+
+
+def ramp_note(users: int, spawn_rate: float, seconds: int) -> str | None:
+    """A note when the ramp outlasts the run: Locust stops starting users when the duration
+    ends, so a run of `--users 20 --duration 8` at the default 2/s never has 20 users, and
+    its report (run.users, connections) counts fewer than asked."""
+    ramp = users / spawn_rate
+    if ramp <= seconds:
+        return None
+    started = min(users, int(spawn_rate * seconds) + 1)
+    return (f"starting {users} users at {spawn_rate:g}/s takes {ramp:g} s, longer than the "
+            f"{seconds} s run: about {started} will start (raise --spawn-rate or --duration)")
+
+
 def locust_command(args: argparse.Namespace, scenario: Path, run_id: str, report_dir: str,
                    seconds: int) -> tuple[list[str], list[str], list[str]]:
     """(the command up to the locustfile, the master's run options, every process's options)."""
-    spawn_rate = args.spawn_rate or max(1.0, args.users / 10.0)
+    spawn_rate = spawn_rate_of(args.users, args.spawn_rate)
     locust = [sys.executable, "-m", "locust", "-f", str(scenario)]
     run_options = ["--headless", "-u", str(args.users), "-r", str(spawn_rate), "-t", f"{seconds}s",
                    "--only-summary"]
@@ -311,6 +328,8 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         seconds = parse_duration(args.duration)
         if args.users < 1:
             raise LoadSetupError("--users must be at least 1")
+        if args.spawn_rate is not None and not args.spawn_rate > 0:
+            raise LoadSetupError("--spawn-rate must be more than 0 users per second")
         if args.workers < 0:
             raise LoadSetupError("--workers must be 0 or more")
         if args.workers and args.workers > args.store_owners:
@@ -337,6 +356,9 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     print(f"harness: run {run_id}: {args.users} users against {args.target} for {seconds} s "
           f"({args.scenario}{f', {args.workers} workers' if args.workers else ''}); "
           f"report in {report_dir}", flush=True)
+    note = ramp_note(args.users, spawn_rate_of(args.users, args.spawn_rate), seconds)
+    if note is not None:
+        print(f"harness: note: {note}", file=sys.stderr, flush=True)
     locust, run_options, options = locust_command(args, scenario, run_id, report_dir, seconds)
     problem = _locust_side_problem(options)
     if problem is not None:

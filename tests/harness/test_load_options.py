@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.commands.load import parse_duration, scenario_file
+from harness.cli import main
+from harness.commands.load import parse_duration, ramp_note, scenario_file, spawn_rate_of
 from harness.load.options import add_arguments, from_parsed
 from tests.support.team_server import FILE
 from harness.errors import LoadConfigError, LoadSetupError
@@ -53,6 +54,34 @@ def test_defaults_are_sane() -> None:
 def test_bad_options_say_what_is_wrong(argv: list[str], words: str) -> None:
     with pytest.raises(LoadConfigError, match=words):
         from_parsed(_parse(*argv))
+
+
+def test_the_default_ramp_starts_everyone_within_10_s() -> None:
+    assert spawn_rate_of(20, None) == 2.0 and spawn_rate_of(5, None) == 1.0
+    assert spawn_rate_of(20, 7.5) == 7.5
+
+
+@pytest.mark.parametrize("users, rate, seconds, started", [
+    (20, 2.0, 8, 17),      # the default rate: a 10 s ramp in an 8 s run
+    (10000, 200.0, 30, 6001),
+])
+def test_a_ramp_longer_than_the_run_is_noted_with_how_many_will_start(
+        users: int, rate: float, seconds: int, started: int) -> None:
+    note = ramp_note(users, rate, seconds)
+    assert note is not None and f"about {started} will start" in note, note
+    assert "--spawn-rate" in note and f"{seconds} s run" in note
+
+
+@pytest.mark.parametrize("users, rate, seconds", [(20, 2.0, 10), (20, 20.0, 8), (1, 1.0, 1)])
+def test_a_ramp_within_the_run_gets_no_note(users: int, rate: float, seconds: int) -> None:
+    assert ramp_note(users, rate, seconds) is None
+
+
+@pytest.mark.parametrize("rate", ["0", "-3"])
+def test_a_spawn_rate_not_above_0_is_refused(rate: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["load", "--target", "http://127.0.0.1:9", "--users", "20", "--spawn-rate", rate])
+    assert code == 2
+    assert "--spawn-rate must be more than 0" in capsys.readouterr().err
 
 
 def test_scenarios_ship_with_the_package() -> None:

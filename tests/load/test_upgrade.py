@@ -21,12 +21,14 @@ def upgraded(servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> d
     # Closed cuts too: a cut upgraded connection ends its reader, whose end stops the write
     # loop (joined), and the client reconnects on polling and upgrades again.
     return ended_well(run_load(servers.get().url, folder, users=USERS, duration="10",
-                               extra=["--transport", "upgrade", "--cut-mode", "closed",
+                               extra=["--spawn-rate", str(USERS), "--transport", "upgrade",
+                                      "--cut-mode", "closed",
                                       "--cut-every", "3"]))
 
 
 def test_upgraded_connections_are_read_by_the_loop_and_cuts_lose_nothing(upgraded: dict[str, Any]) -> None:
     report = upgraded
+    assert sum(report["run"]["users"].values()) == USERS, report["run"]["users"]
     assert report["connections"]["succeeded"] >= USERS, report["connections"]
     assert nonzero_faults(report) == {}, table(report)
     for event in EVENTS:
