@@ -38,6 +38,7 @@ from ..errors import (
     LoadSetupError,
     ThresholdConfigError,
 )
+from ..load.open_files import OpenFiles, provide
 from ..load.options import CONTRACT_ENV
 from ..reporting.thresholds import WITNESS_BOUND_KEY, ThresholdSet, load_or_default
 from ..runs import new_run_id, run_folder
@@ -336,6 +337,8 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
             raise LoadSetupError("--workers may not exceed --store-owners (each worker needs one)")
         if args.store_owners + (args.drivers or 1) >= args.users:
             raise LoadSetupError("--users must exceed store owners plus drivers (the rest are customers)")
+        open_files_note = provide(OpenFiles.of(args.users, args.workers, args.transport),
+                                  users=args.users, transport=args.transport)
         target = load_target(args)
         if args.tokens == "mint" and not args.jwt_secret:
             raise LoadSetupError("--tokens mint needs --jwt-secret")
@@ -356,14 +359,15 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     print(f"harness: run {run_id}: {args.users} users against {args.target} for {seconds} s "
           f"({args.scenario}{f', {args.workers} workers' if args.workers else ''}); "
           f"report in {report_dir}", flush=True)
-    note = ramp_note(args.users, spawn_rate_of(args.users, args.spawn_rate), seconds)
-    if note is not None:
-        print(f"harness: note: {note}", file=sys.stderr, flush=True)
     locust, run_options, options = locust_command(args, scenario, run_id, report_dir, seconds)
     problem = _locust_side_problem(options)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    for note in (ramp_note(args.users, spawn_rate_of(args.users, args.spawn_rate), seconds),
+                 open_files_note):
+        if note is not None:
+            print(f"harness: note: {note}", file=sys.stderr, flush=True)
     processes = LocustProcesses.start(locust, run_options, options, workers=args.workers, env=env)
     print(f"harness: {processes.describe()}", flush=True)
     interrupted = False

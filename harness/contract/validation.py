@@ -97,3 +97,10 @@ def stated_problem(event: str, payload: Any) -> str | None:
     legacy = [f"{key}: legacy status {payload[key]!r}" for key in ("status", "previousStatus")
               if found and isinstance(payload, dict) and payload.get(key) in LEGACY_STATUSES]
     return legacy[0] if legacy else found
+
+
+def compile_all() -> None:
+    """Compile every payload schema now, not at the first event that needs one (compiling
+    imports a codec: in a process out of open files, that event's handler failed)."""
+    for schema in (*EVENT_PAYLOADS.values(), *STATED_PAYLOADS.values()):
+        _validator(schema)

@@ -38,6 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .unpatched import original
+
 #: Linux's socket option and control-message type (not exported by every Python build).
 SO_TIMESTAMPNS: int = getattr(socket, "SO_TIMESTAMPNS", 35)
 #: Room for one `struct timespec` control message.
@@ -167,7 +169,7 @@ class ArrivalWatch:
     def watch(self, fd: int) -> bool:
         try:
             if self._epoll is None:
-                self._epoll = _original("select", "epoll")()
+                self._epoll = original("select", "epoll")()
             self._consumed[fd] = 0
             self._marks[fd] = []
             self._epoll.register(fd, select.EPOLLIN | select.EPOLLET)
@@ -179,7 +181,7 @@ class ArrivalWatch:
             # The watcher waits for the interpreter lock behind a busy loop for up to the
             # switch interval: make that 1 ms instead of 5 (it asks only when bytes arrive).
             sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-            _original("_thread", "start_new_thread")(self._run, ())
+            original("_thread", "start_new_thread")(self._run, ())
         return True
 
     def forget(self, fd: int) -> None:
@@ -257,15 +259,6 @@ def _raise_thread_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -WATCH_PRIORITY_BOOST)
     except (OSError, AttributeError):
         pass
-
-
-def _original(module: str, name: str) -> Any:
-    """The unpatched object: gevent's monkey-patching (in a Locust process) replaces threads
-    with greenlets and hides epoll. Elsewhere the module's own (and gevent stays unimported)."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None:
-        return monkey.get_original(module, name)
-    return getattr(__import__(module), name)
 
 
 #: The process's watcher (one thread, one epoll for every websocket of the process).

@@ -25,6 +25,7 @@ from ..witness import report as witness_report
 from .context import CONNECT, EMIT_SUFFIX, FANOUT_SUFFIX, LOCATION_ACK, RunContext
 from .health import verdict as health_verdict
 from .reconnect_stats import sections as reconnect_sections
+from .spare_files import SPARES
 
 if TYPE_CHECKING:
     from locust.env import Environment
@@ -194,12 +195,15 @@ def write_report(environment: Environment, ctx: RunContext, *, incomplete: str |
     report = build_report(environment, ctx)
     report["run"]["complete"] = incomplete is None
     report["run"]["incomplete_reason"] = incomplete
-    # Write then rename, so a crash mid-write never leaves a torn report.
-    for name, text in (("histograms.json", json.dumps(ctx.book.encoded()) + "\n"),
-                       ("report.json", json.dumps(report, indent=2) + "\n")):
-        tmp = folder / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(folder / name)
+    files = (("histograms.json", json.dumps(ctx.book.encoded()) + "\n"),
+             ("report.json", json.dumps(report, indent=2) + "\n"))
+    # Write then rename, so a crash mid-write never leaves a torn report. With the files kept
+    # for it (nothing from here to the end yields to the users, who could take them).
+    with SPARES.released():
+        for name, text in files:
+            tmp = folder / f".{name}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(folder / name)
     if not quiet:
         print(summary_text(report), flush=True)
     return folder

@@ -30,7 +30,7 @@ from locust.runners import STATE_MISSING, MasterRunner, Runner, WorkerRunner
 
 from ..contract import Event, Role
 from ..errors import LoadConfigError
-from . import resolver
+from . import resolver, spare_files
 from .context import RunContext
 from .drain import SHIP_EVERY_S, books_horizon, drain_deadline_s, wait_quiet, why_incomplete
 from .options import add_arguments, from_parsed
@@ -198,6 +198,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
     runner = runner_of(environment)
     is_worker = isinstance(runner, WorkerRunner)
     resolver.install()  # the target's name looked up once, not per connection
+    # What a run loads late, loaded now; and files kept for its report, should the users
+    # take every other one (spare_files.py).
+    spare_files.preload()
+    spare_files.SPARES.take()
     ctx = RunContext(options, fire=environment.events.request.fire, keeps_books=not is_worker)
     _CONTEXTS[environment] = ctx
     # The report's `run.scenario`: `harness load` passes it; else the locustfile's name.

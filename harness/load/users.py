@@ -2,9 +2,10 @@
 
 Each holds a real Socket.IO connection (python-socketio's client; under Locust, its threads
 are greenlets) and an HTTP session (Locust's FastHttpSession, so requests show in Locust's
-statistics). Every received event goes through the process's `RunContext`, which judges it
-and measures it. Users react to events as the real apps do: store owners move orders they
-hear of through `newOrder`, drivers deliver what they hear is assigned to them.
+statistics; its connections come from the process's one pool, http_pool.py). Every
+received event goes through the process's `RunContext`, which judges it and measures it.
+Users react to events as the real apps do: store owners move orders they hear of through
+`newOrder`, drivers deliver what they hear is assigned to them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ..contract import ChangeKind, Event, OrderType, Role
 from ..contract.teamfile import TransitionRule, at, fill
 from ..errors import AnswerMismatch, ConnectRefused, HttpError, TargetUnreachable
 from ..ledger.reader import EventFacts, OrderFacts
+from . import http_pool
 from .context import LOCATION_ACK, RunContext, Trigger
 from .disruption import CuttableClient
 from .identity import Identity
@@ -86,12 +88,15 @@ class OrderAppUser(FastHttpUser):
     witnessed = True
 
     def __init__(self, environment: Environment) -> None:
-        super().__init__(environment)
         self.ctx: RunContext = context_of(environment)
         opts = self.ctx.options
+        # Read by FastHttpUser.__init__, which builds the HTTP session: set first (set after
+        # it, `--insecure` or not, the session never verified the target's certificate).
+        self.insecure = not opts.verify_tls
+        self.client_pool = http_pool.shared(opts.verify_tls)
+        super().__init__(environment)
         self.serial = self.ctx.next_user_serial()
         self.rng = UserRandom(f"{opts.seed}/{self.ctx.process}/{self.serial}")
-        self.insecure = not opts.verify_tls
         self.identity = self._identity(self.role)
         self.socket: RecordedSocket | None = None
         self.ledger = self.ctx.new_socket(self.role, None)

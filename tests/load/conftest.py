@@ -14,7 +14,7 @@ from tests.support.load_runs import ServerPool
 SHARE_THE_MACHINE = frozenset({"test_catch_up.py", "test_load_runs.py", "test_no_false_pass.py",
                                "test_nothing_lost.py", "test_outage.py", "test_slow_server.py",
                                "test_team_load.py", "test_thresholds_e2e.py", "test_tls.py",
-                               "test_resolver.py", "test_upgrade.py"})
+                               "test_resolver.py", "test_upgrade.py", "test_open_files.py"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
