@@ -386,6 +386,7 @@ def _drain_worker(environment: Environment) -> None:
     ctx = context_of(environment)
     ctx.draining = True
     _wait_quiet(ctx, ctx.options.event_timeout_s)
+    ctx.health.stop_watching()
     _ship(environment)
     runner_of(environment).send_message(DRAINED_MSG, None)
 
@@ -406,6 +407,8 @@ def drain_and_quit(environment: Environment) -> None:
             gevent.sleep(0.1)
     else:
         _wait_quiet(ctx, ctx.options.event_timeout_s)
+    # Drained: what comes now (stopping every user) is no part of what was measured.
+    ctx.health.stop_watching()
     # A user that cannot be stopped would keep Locust from ever quitting; the report must
     # still be written and the run must end.
     gevent.spawn_later(STOP_GRACE_S, _force_end, environment)

@@ -41,3 +41,42 @@ def test_a_few_saturated_seconds_in_a_row_are_suspect_however_long_the_run() -> 
 def test_scattered_busy_seconds_are_not_suspect() -> None:
     summary = _summary(([30.0] * 6 + [99.0, 99.0]) * 2 + [30.0] * 26)   # 4 of 42, two at a time
     assert summary["suspect"] is False, summary["reasons"]
+
+
+WATCHED = textwrap.dedent('''
+    import json, time
+    import gevent
+    from harness.load.health import GeneratorHealth
+
+    class Environment:
+        runner = None
+
+    def burn(seconds):
+        """The loop busy in 50 ms slices, as a process stopping its users is."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            start = time.monotonic()
+            while time.monotonic() - start < 0.05:
+                pass
+            gevent.sleep(0.001)
+
+    health = GeneratorHealth()
+    health.watch(Environment())
+    burn(3.5)
+    during = len(health.cpu_percent)
+    health.stop_watching()
+    burn(2.3)
+    print(json.dumps({"during": during, "after": len(health.cpu_percent),
+                      "busy": health.cpu_percent}))
+''')
+
+
+def test_once_drained_the_users_stopping_is_not_sampled() -> None:
+    """At 19,000 users, stopping them after the drain held the CPU at 100 % for four seconds,
+    and the report called a run's figures suspect that those seconds never touched."""
+    proc = subprocess.run([sys.executable, "-c", WATCHED], cwd=ROOT, env=child_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["during"] >= 1, seen  # sampled while the run measures
+    assert seen["after"] == seen["during"], seen
