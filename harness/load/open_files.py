@@ -67,7 +67,11 @@ def provide(needs: OpenFiles, *, users: int, transport: str) -> str | None:
             f"{workers} or more, or raise the limit")
     wanted = needs.most if needs.most <= ceiling else int(ceiling)
     if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (OSError, ValueError) as exc:  # e.g. above the kernel's fs.nr_open
+            return (f"could not raise the open-file limit from {soft} to {wanted} ({exc}): "
+                    f"if users fail with 'Too many open files', add --workers")
     if needs.most > ceiling:
         return (f"{needs.users} users in one Locust process may need up to {needs.most} open "
                 f"files (a socket each, and an HTTP call in flight each) and the limit is "

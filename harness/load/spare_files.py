@@ -3,12 +3,12 @@ load what it needs and write its report.
 
 A process at its open-file limit fails every `open()`: its users' next sockets, but also a
 module imported on first use and the report's files. Measured, 60 users under a limit of 90:
-the checkpoint loop died importing report.py, the final report was never written, and the
-run left no report at all, and events whose payload validator was compiled on first use
-(which imports a codec) were lost in their handlers. So the plugin, at start, loads what it
-would otherwise load late (`preload`), and holds `SPARE` descriptors of /dev/null that it lets go only while
-it writes a report (`SpareFiles.released`): the report is written from the process's own
-greenlet without yielding, so no user can take them meanwhile.
+the checkpoint loop died importing report.py, the final report was never written (no report
+at all), and handlers lost events whose payload validator was compiled on first use (which
+imports a codec). So the plugin, at start, loads what it would otherwise load late
+(`preload`), and holds `SPARE` descriptors of /dev/null that it lets go only while it writes
+a report (`SpareFiles.released`): the files are written from the process's own greenlet
+without yielding, so no user can take them meanwhile.
 """
 
 from __future__ import annotations

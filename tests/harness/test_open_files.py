@@ -74,3 +74,14 @@ def test_every_payload_validator_is_compiled_before_any_event() -> None:
     compiled = {id(schema) for schema, _ in validation._compiled.values()}
     schemas = [*validation.EVENT_PAYLOADS.values(), *validation.STATED_PAYLOADS.values()]
     assert schemas and all(id(schema) in compiled for schema in schemas)
+
+
+def test_a_limit_that_cannot_be_raised_is_said_and_the_run_goes_on() -> None:
+    code = ("import resource\n"
+            "def refuse(*args): raise ValueError('not allowed')\n"
+            "resource.setrlimit = refuse\n" + PROVIDE.format(users=300).replace("; ", "\n"))
+    out = _python(code, 100, 800)
+    assert out.returncode == 0, out.stderr
+    soft, note = out.stdout.split("\n", 1)
+    assert int(soft) == 100
+    assert "could not raise the open-file limit from 100 to 728" in note and "--workers" in note, note
