@@ -358,7 +358,7 @@ def test_contract_imports_neither_locust_nor_gevent() -> None:
     # The pure load modules harness/load/__init__.py names, tested in the tests' own process.
     "harness.load.followed, harness.load.share, harness.load.workers, harness.load.in_flight, "
     "harness.load.outbox, harness.load.drain, harness.load.triggers, harness.load.user_random, "
-    "harness.load.options",
+    "harness.load.options, harness.load.open_files, harness.load.unpatched",
 ])
 def test_importing_the_contract_loads_neither_locust_nor_gevent(modules: str) -> None:
     code = (f"import sys, {modules}; "

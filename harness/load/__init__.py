@@ -7,5 +7,6 @@ follows and reads again after a drop), `share` (which store owner moves an order
 `in_flight` (the answers a process's users await), `outbox` (the records queued for the
 books), `triggers` (trigger-to-delivery pairing), `drain` (the end of a run, as
 decisions), `workers` (the master's view of its workers), `user_random` (a user's random
-stream) and `options`.
+stream), `options`, `open_files` (the open files a process needs, read by `harness load`)
+and `unpatched` (the standard library's own functions).
 """
