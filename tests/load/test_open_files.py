@@ -1,8 +1,9 @@
 """Load runs under a low open-file limit: each held user is a socket, an open file.
 
-- Users share their process's HTTP connections (harness/load/http_pool.py): a connection a
-  user, Locust's default, left each registered user's connection open beside its socket,
-  and a process ran out of open files at half the users its limit allowed.
+- Users share their process's HTTP connections (harness/load/http_pool.py): a pool a user,
+  Locust's default, left each user's last connection open beside its socket, and a process
+  ran out of open files with fewer users than its limit allowed (19,000 under 20,000: 62
+  could not connect).
 - A process out of open files still writes its report, with every user that could not
   connect counted and nothing else judged wrongly (harness/load/spare_files.py): before, its
   checkpoint loop died importing a module, event handlers failed compiling a validator, and
