@@ -264,9 +264,8 @@ def ramp_note(users: int, spawn_rate: float, seconds: int) -> str | None:
 
 
 def locust_command(args: argparse.Namespace, scenario: Path, run_id: str, report_dir: str,
-                   seconds: int) -> tuple[list[str], list[str], list[str]]:
+                   seconds: int, spawn_rate: float) -> tuple[list[str], list[str], list[str]]:
     """(the command up to the locustfile, the master's run options, every process's options)."""
-    spawn_rate = spawn_rate_of(args.users, args.spawn_rate)
     locust = [sys.executable, "-m", "locust", "-f", str(scenario)]
     run_options = ["--headless", "-u", str(args.users), "-r", str(spawn_rate), "-t", f"{seconds}s",
                    "--only-summary"]
@@ -337,8 +336,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
             raise LoadSetupError("--workers may not exceed --store-owners (each worker needs one)")
         if args.store_owners + (args.drivers or 1) >= args.users:
             raise LoadSetupError("--users must exceed store owners plus drivers (the rest are customers)")
-        open_files_note = provide(OpenFiles.of(args.users, args.workers, args.transport),
-                                  users=args.users, transport=args.transport)
+        open_files_note = provide(OpenFiles.of(args.users, args.workers, args.transport))
         target = load_target(args)
         if args.tokens == "mint" and not args.jwt_secret:
             raise LoadSetupError("--tokens mint needs --jwt-secret")
@@ -359,13 +357,14 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     print(f"harness: run {run_id}: {args.users} users against {args.target} for {seconds} s "
           f"({args.scenario}{f', {args.workers} workers' if args.workers else ''}); "
           f"report in {report_dir}", flush=True)
-    locust, run_options, options = locust_command(args, scenario, run_id, report_dir, seconds)
+    spawn_rate = spawn_rate_of(args.users, args.spawn_rate)
+    locust, run_options, options = locust_command(args, scenario, run_id, report_dir, seconds,
+                                                  spawn_rate)
     problem = _locust_side_problem(options)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    for note in (ramp_note(args.users, spawn_rate_of(args.users, args.spawn_rate), seconds),
-                 open_files_note):
+    for note in (ramp_note(args.users, spawn_rate, seconds), open_files_note):
         if note is not None:
             print(f"harness: note: {note}", file=sys.stderr, flush=True)
     processes = LocustProcesses.start(locust, run_options, options, workers=args.workers, env=env)

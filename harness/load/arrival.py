@@ -265,6 +265,18 @@ def _raise_thread_priority() -> None:
 WATCH = ArrivalWatch()
 
 
+def of_frame(stamp_ns: int | None, fd: int | None, stream_end: int) -> Arrival:
+    """A frame whose last byte is at `stream_end` of socket `fd`'s stream (`fd` None: the
+    socket is not watched): the earlier of its read's kernel stamp and the watch's note,
+    or now when neither has one."""
+    earliest = stamp_ns / 1e9 if stamp_ns is not None else None
+    if fd is not None:
+        noted = WATCH.arrival_of(fd, stream_end)
+        if noted is not None and (earliest is None or noted < earliest):
+            earliest = noted
+    return from_wall(earliest) if earliest is not None else now()
+
+
 # --- handing the stamp to the handler ----------------------------------------------------------
 
 #: Per greenlet in a Locust process (gevent patches `threading.local` before this module

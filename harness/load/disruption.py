@@ -282,18 +282,6 @@ if websocket is not None:
                 self._fd = self.sock.fileno()
                 self._watched = arrival.WATCH.watch(self._fd)
 
-        def _arrival(self) -> arrival.Arrival:
-            """The frame just read: the earlier of its kernel stamp and the arrival watch's
-            note (arrival.py), or now when neither has one."""
-            candidates = []
-            if self._frame_ns is not None:
-                candidates.append(self._frame_ns / 1e9)
-            if self._watched:
-                noted = arrival.WATCH.arrival_of(self._fd, self._read_end)
-                if noted is not None:
-                    candidates.append(noted)
-            return arrival.from_wall(min(candidates)) if candidates else arrival.now()
-
         def _recv(self, bufsize: int) -> bytes:
             """websocket-client's socket read, through `recvmsg` to keep the kernel's receive
             stamp of the data (see arrival.py); the frame's stamp is its last read's."""
@@ -328,7 +316,8 @@ if websocket is not None:
                     break  # the connection ended inside the tunnel: the client cannot know
                 if not self.silent:
                     self.last_rx = time.monotonic()
-                    self.last_arrival = self._arrival()
+                    self.last_arrival = arrival.of_frame(
+                        self._frame_ns, self._fd if self._watched else None, self._read_end)
                     return data
                 # it arrived after the cut: lost in the tunnel
             timeout = self.gettimeout() or 0.0

@@ -302,18 +302,9 @@ class LoopWebSocket:
         callback itself, so a frame without any stamp is stamped when it was read."""
         if self._stamp_due:
             self._stamp_due = False
-            self._last_arrival = self._arrival(self._frame_ns, self._frame_end)
+            self._last_arrival = arrival.of_frame(
+                self._frame_ns, self._fd if self._watched else None, self._frame_end)
         return self._last_arrival
-
-    def _arrival(self, stamp_ns: int | None, stream_end: int) -> arrival.Arrival:
-        """The frame ending at byte `stream_end`: the earlier of the read's kernel stamp and
-        the arrival watch's note, or now when neither has one (arrival.py)."""
-        earliest = stamp_ns / 1e9 if stamp_ns is not None else None
-        if self._watched:
-            noted = arrival.WATCH.arrival_of(self._fd, stream_end)
-            if noted is not None and (earliest is None or noted < earliest):
-                earliest = noted
-        return arrival.from_wall(earliest) if earliest is not None else arrival.now()
 
     def _frame(self, fin: int, opcode: int, payload: bytes) -> bool:
         """One frame; False when the connection ended with it."""

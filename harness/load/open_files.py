@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import resource
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import LoadSetupError
 
@@ -41,30 +41,34 @@ class OpenFiles:
     users: int
     least: int
     most: int
+    #: The run's users, and its transport's sockets per user: what the refusal says fits.
+    run_users: int = field(default=0, compare=False)
+    sockets_per_user: int = field(default=1, compare=False)
 
     @classmethod
     def of(cls, users: int, workers: int, transport: str) -> OpenFiles:
         per_process = math.ceil(users / max(1, workers))
-        sockets = per_process * SOCKETS_PER_USER.get(transport, 2)
+        per_user = SOCKETS_PER_USER.get(transport, 2)
+        sockets = per_process * per_user
         return cls(per_process, sockets + RESERVE,
-                   sockets + min(per_process, HTTP_CONNECTIONS_MAX) + RESERVE)
+                   sockets + min(per_process, HTTP_CONNECTIONS_MAX) + RESERVE, users, per_user)
 
 
-def provide(needs: OpenFiles, *, users: int, transport: str) -> str | None:
+def provide(needs: OpenFiles) -> str | None:
     """Raise this process's soft limit for what `needs` (its children inherit it). Raises
     LoadSetupError when the hard limit is below `needs.least`; returns a note when it is
     below `needs.most`, else None."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     ceiling = math.inf if hard == resource.RLIM_INFINITY else hard
     if needs.least > ceiling:
-        per_user = SOCKETS_PER_USER.get(transport, 2)
+        per_user = needs.sockets_per_user
         fits = max(1, (int(ceiling) - RESERVE) // per_user)
-        workers = math.ceil(users / fits)
+        workers = math.ceil(needs.run_users / fits)
         raise LoadSetupError(
             f"{needs.users} users in one Locust process need at least {needs.least} open files "
-            f"(a socket each{' on ' + transport if per_user > 1 else ''}, and {RESERVE} for the "
-            f"process), and this machine allows {hard} (ulimit -Hn): run them with --workers "
-            f"{workers} or more, or raise the limit")
+            f"({'a socket' if per_user == 1 else f'{per_user} sockets'} each, and {RESERVE} for "
+            f"the process), and this machine allows {hard} (ulimit -Hn): run them with "
+            f"--workers {workers} or more, or raise the limit")
     wanted = needs.most if needs.most <= ceiling else int(ceiling)
     if soft != resource.RLIM_INFINITY and soft < wanted:
         try:

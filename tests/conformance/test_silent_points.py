@@ -25,6 +25,7 @@ from harness.conformance import Verdict
 from harness.contract import TRANSITIONS, Actor, ErrorCode, OrderType, Status, Via
 from reference_server import ReferenceServer
 from tests.conformance.variants import ApiError, on_api_error, outcome, variant
+from tests.support.tcp_pipe import pipe
 
 ASSIGN = "/assign-driver"
 
@@ -278,26 +279,10 @@ async def _abrupt_front(upstream_port: int) -> asyncio.Server:
     client is still sending it. Its small segment size keeps the client's kernel from taking
     the whole message at once, so the client is mid-send when the connection goes."""
 
-    async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter,
-                   abort: list[asyncio.StreamWriter] | None = None) -> None:
-        sent = 0
-        try:
-            while data := await source.read(65536):
-                sent += len(data)
-                if abort and sent > ABRUPT_LIMIT:
-                    for writer in abort:
-                        writer.transport.abort()
-                    return
-                sink.write(data)
-                await sink.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            sink.close()
-
     async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         up_r, up_w = await asyncio.open_connection("127.0.0.1", upstream_port)
-        await asyncio.gather(pump(client_r, up_w, abort=[client_w, up_w]), pump(up_r, client_w))
+        await asyncio.gather(pipe(client_r, up_w, abort_after=ABRUPT_LIMIT, abort=[client_w, up_w]),
+                             pipe(up_r, client_w))
 
     listener = socket.socket()
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1024)

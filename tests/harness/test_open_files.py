@@ -33,7 +33,7 @@ def test_a_process_needs_a_socket_per_user_and_its_own_reserve() -> None:
 
 
 PROVIDE = ("import resource; from harness.load.open_files import OpenFiles, provide; "
-           "note = provide(OpenFiles.of({users}, 0, 'websocket'), users={users}, transport='websocket'); "
+           "note = provide(OpenFiles.of({users}, 0, 'websocket')); "
            "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0]); print(note)")
 
 

@@ -19,6 +19,7 @@ import pytest
 import trustme
 
 from tests.support.load_runs import EVENTS, ServerPool, ended_well, nonzero_faults, run_load, table
+from tests.support.tcp_pipe import pipe
 
 USERS = 20
 
@@ -57,16 +58,6 @@ class TlsProxy:
         except OSError:
             client_w.close()
             return
-
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            except (ConnectionError, ssl.SSLError):
-                pass
-            finally:
-                writer.close()
 
         await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
 

@@ -270,7 +270,7 @@ def _load_args(*extra: str) -> Any:
 
 
 def _harness_options(args: Any) -> list[str]:
-    _, _, options = locust_command(args, Path("scenarios/mixed.py"), "rid", "/tmp/rid", 15)
+    _, _, options = locust_command(args, Path("scenarios/mixed.py"), "rid", "/tmp/rid", 15, 1.0)
     return options
 
 
